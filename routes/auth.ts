@@ -1,0 +1,53 @@
+/** POST /auth: issues a signed JWT. */
+import type { FastifyPluginCallback, preValidationHookHandler } from 'fastify';
+import { MalformedCredentialsError, parseBasicCredentials } from '../src/basic-credentials.js';
+import { rejectOtherMethods } from './http.js';
+import { authBody, authQuery, errorResponses, tokenResponse } from './schemas.js';
+
+interface AuthBody {
+  username?: string;
+  password?: string;
+}
+
+interface AuthQuery {
+  expired?: string;
+}
+
+/** The subject of a token requested without a username. */
+export const DEMO_SUBJECT = 'demo-user';
+
+/** Credentials are small; anything bigger is refused with 413 before it is parsed. */
+export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
+
+const EXPIRED_FLAGS = new Set(['', 'true', '1']);
+
+// A request with no body at all carries no credentials, which is allowed: validate it as `{}`.
+const treatMissingBodyAsEmpty: preValidationHookHandler = (request, _reply, done) => {
+  request.body ??= {};
+  done();
+};
+
+export const authRoutes: FastifyPluginCallback = (app, _options, done) => {
+  app.post<{ Body: AuthBody; Querystring: AuthQuery }>(
+    '/auth',
+    {
+      bodyLimit: AUTH_BODY_LIMIT_BYTES,
+      preValidation: treatMissingBodyAsEmpty,
+      schema: { querystring: authQuery, body: authBody, response: { 200: tokenResponse, ...errorResponses } },
+    },
+    async (request) => {
+      let basicUsername: string | undefined;
+      try {
+        basicUsername = parseBasicCredentials(request.headers.authorization)?.username;
+      } catch (error) {
+        if (error instanceof MalformedCredentialsError) throw app.httpErrors.badRequest(error.message);
+        throw error;
+      }
+      const expired = request.query.expired !== undefined && EXPIRED_FLAGS.has(request.query.expired);
+      const subject = basicUsername ?? request.body.username ?? DEMO_SUBJECT;
+      return { token: await app.signer.issueToken({ subject, expired }) };
+    },
+  );
+  rejectOtherMethods(app, '/auth', ['POST']);
+  done();
+};

@@ -1,0 +1,61 @@
+/**
+ * The whole service as one Fastify plugin, and `buildApp()`, the one way to wire it into a
+ * server: the standalone process, the tests and the examples all build the app through here.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import databasePlugin from '../plugins/database.js';
+import keyStorePlugin from '../plugins/key-store.js';
+import keyringPlugin from '../plugins/keyring.js';
+import signerPlugin from '../plugins/signer.js';
+import { sendSafeError } from '../routes/http.js';
+import { serviceRoutes } from '../routes/index.js';
+import { systemClock, type Clock } from './clock.js';
+import { DEFAULT_KEY_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS } from './config.js';
+
+export interface JwksServiceOptions {
+  /** The SQLite file that holds the keys (created if missing), or `:memory:`. */
+  databasePath: string;
+  /** Lifetime of a generated key, in seconds. Default 3600. */
+  keyTtlSeconds?: number;
+  /** Lifetime of an issued token, in seconds; never past its key's expiry. Default 900. */
+  tokenTtlSeconds?: number;
+  /** Source of the current unix time; tests inject one to move time. */
+  clock?: Clock;
+}
+
+/**
+ * Registers the key store, keyring and signer as decorators (`database`, `keyStore`, `keyring`,
+ * `signer`, visible to the host app) and the routes `/auth`, `/.well-known/jwks.json` and
+ * `/.well-known/{kid}.json` in a context of their own.
+ */
+export const jwksService = fp<JwksServiceOptions>(
+  async (app, options) => {
+    const clock = options.clock ?? systemClock;
+    const keyTtlSeconds = options.keyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
+    const tokenTtlSeconds = options.tokenTtlSeconds ?? Math.min(DEFAULT_TOKEN_TTL_SECONDS, keyTtlSeconds);
+    await app.register(databasePlugin, { databasePath: options.databasePath });
+    await app.register(keyStorePlugin);
+    await app.register(keyringPlugin, { keyTtlSeconds, clock });
+    await app.register(signerPlugin, { tokenTtlSeconds, clock });
+    await app.register(serviceRoutes);
+  },
+  { name: 'jwks-service', fastify: '5.x' },
+);
+
+export interface AppOptions extends JwksServiceOptions {
+  /** Fastify's logger option; off unless given. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** A Fastify instance with the service registered; call `ready()` or `listen()` on it. */
+export function buildApp({ logger = false, ...serviceOptions }: AppOptions): FastifyInstance {
+  const app = Fastify({
+    logger,
+    // Odd kids of any length must reach the per-kid route and get its 404, not a router 414.
+    routerOptions: { maxParamLength: 16 * 1024 },
+  });
+  app.setErrorHandler(sendSafeError);
+  app.register(jwksService, serviceOptions);
+  return app;
+}

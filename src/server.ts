@@ -1,0 +1,30 @@
+/** The standalone server: configuration from the environment, the app, and a graceful shutdown. */
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+
+function configOrExit(): ServerConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`Invalid configuration: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+const config = configOrExit();
+const app = buildApp({
+  databasePath: config.databasePath,
+  keyTtlSeconds: config.keyTtlSeconds,
+  tokenTtlSeconds: config.tokenTtlSeconds,
+  logger: { level: config.logLevel },
+});
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'shutting down after an error');
+  else app.log.info({ signal }, 'shutting down');
+  await app.close();
+});
+
+await app.listen({ host: config.host, port: config.port });

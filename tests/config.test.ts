@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_DATABASE_PATH, loadConfig } from '../src/config.js';
+
+function configErrorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`expected ${JSON.stringify(env)} to be refused`);
+}
+
+describe('loadConfig', () => {
+  it('defaults to port 8080 on every interface and the course database file', () => {
+    expect(loadConfig({})).toEqual({
+      host: '0.0.0.0',
+      port: 8080,
+      databasePath: DEFAULT_DATABASE_PATH,
+      keyTtlSeconds: 3600,
+      tokenTtlSeconds: 900,
+      logLevel: 'info',
+    });
+    expect(DEFAULT_DATABASE_PATH).toBe('totally_not_my_privateKeys.db');
+  });
+
+  it('reads every variable', () => {
+    expect(
+      loadConfig({
+        HOST: '127.0.0.1',
+        PORT: '9090',
+        DATABASE_URL: '/var/lib/jwks/keys.db',
+        KEY_TTL: '7200',
+        TOKEN_TTL: '60',
+        LOG_LEVEL: 'warn',
+      }),
+    ).toEqual({
+      host: '127.0.0.1',
+      port: 9090,
+      databasePath: '/var/lib/jwks/keys.db',
+      keyTtlSeconds: 7200,
+      tokenTtlSeconds: 60,
+      logLevel: 'warn',
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', HOST: ' ', DATABASE_URL: '', LOG_LEVEL: '' })).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      databasePath: DEFAULT_DATABASE_PATH,
+      logLevel: 'info',
+    });
+  });
+
+  it('keeps token lifetimes within a short key lifetime by default', () => {
+    expect(loadConfig({ KEY_TTL: '120' }).tokenTtlSeconds).toBe(120);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['PORT', '0x50'],
+    ['KEY_TTL', '0'],
+    ['KEY_TTL', 'an hour'],
+    ['TOKEN_TTL', '0'],
+  ])('refuses %s=%s, naming the variable', (variable, value) => {
+    const error = configErrorOf({ [variable]: value });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(variable);
+    expect(error.message).toContain(JSON.stringify(value));
+  });
+
+  it('refuses a token lifetime longer than the key lifetime', () => {
+    const error = configErrorOf({ KEY_TTL: '600', TOKEN_TTL: '601' });
+    expect(error.variable).toBe('TOKEN_TTL');
+    expect(error.message).toMatch(/from 1 to 600/);
+  });
+
+  it('refuses a database URL it cannot serve rather than creating a file named after it', () => {
+    const error = configErrorOf({ DATABASE_URL: 'postgres://db.internal/keys' });
+    expect(error.variable).toBe('DATABASE_URL');
+    expect(error.message).toContain('postgres://');
+  });
+
+  it('refuses an unknown log level', () => {
+    const error = configErrorOf({ LOG_LEVEL: 'verbose' });
+    expect(error.variable).toBe('LOG_LEVEL');
+    expect(error.message).toContain('info');
+  });
+});

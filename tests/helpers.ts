@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { decodeProtectedHeader, decodeJwt } from 'jose';
+import { onTestFinished } from 'vitest';
+import { buildApp, type AppOptions } from '../src/app.js';
+import type { Clock } from '../src/clock.js';
+
+export interface ManualClock {
+  clock: Clock;
+  now(): number;
+  advance(seconds: number): void;
+}
+
+/** A clock that only moves when told to, starting at the real time. */
+export function manualClock(start = Math.floor(Date.now() / 1000)): ManualClock {
+  let current = start;
+  return {
+    clock: () => current,
+    now: () => current,
+    advance(seconds) {
+      current += seconds;
+    },
+  };
+}
+
+/** A fresh directory for database files, removed when the test ends. */
+export function temporaryDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'jwks-server-test-'));
+  onTestFinished(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+  return directory;
+}
+
+/** The real app on an in-memory database (unless told otherwise), ready, and closed when the test ends. */
+export async function readyApp(options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
+  const app = buildApp({ databasePath: ':memory:', ...options });
+  onTestFinished(async () => {
+    await app.close();
+  });
+  await app.ready();
+  return app;
+}
+
+export async function countKeys(app: FastifyInstance): Promise<number> {
+  const { count } = await app.database
+    .selectFrom('keys')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .executeTakeFirstOrThrow();
+  return count;
+}
+
+/** Header and claims of a compact JWT, unverified. */
+export function decodeToken(token: string) {
+  return { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
+}
+
+export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
