@@ -7,8 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPM
  * logged and its details (message, stack, anything they might hold) never reach the client.
  */
 export function sendSafeError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const requested = error.statusCode ?? 500;
-  const statusCode = requested >= 400 && requested <= 599 ? requested : 500;
+  const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
   const reason = STATUS_CODES[statusCode] ?? 'Error';
   if (statusCode >= 500) {
     request.log.error({ err: error }, 'request failed');

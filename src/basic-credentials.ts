@@ -5,10 +5,11 @@ export interface Credentials {
   password: string;
 }
 
-/** The header names the Basic scheme but its credentials cannot be read. */
+/** The header names the Basic scheme but its credentials cannot be read: the client's fault. */
 export class MalformedCredentialsError extends Error {
   override readonly name = 'MalformedCredentialsError';
   readonly code = 'ERR_JWKS_MALFORMED_CREDENTIALS';
+  readonly statusCode = 400;
 }
 
 const BASIC_SCHEME = /^basic\s+(\S*)\s*$/i;

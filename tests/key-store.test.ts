@@ -123,3 +123,21 @@ describe('createKeyStore', () => {
     expect(await keyStore.ensureKeys(NOW, 3600)).toEqual({ createdKids: [] });
   });
 });
+
+describe('openDatabase', () => {
+  it('refuses a database whose keys table it cannot adopt, and leaves the file as it was', async () => {
+    const path = join(temporaryDirectory(), 'incompatible.db');
+    const foreign = new SQLite(path);
+    foreign.exec("CREATE VIEW keys AS SELECT 1 AS kid, 'not a key' AS key, 0 AS exp");
+    foreign.close();
+
+    await expect(openDatabase(path)).rejects.toMatchObject({
+      name: 'MigrationError',
+      message: 'database migration 0001-create-keys failed',
+    });
+    const after = new SQLite(path, { readonly: true });
+    const objects = after.prepare("SELECT type, name FROM sqlite_master WHERE tbl_name NOT LIKE 'kysely_%' ORDER BY name").all();
+    after.close();
+    expect(objects).toEqual([{ type: 'view', name: 'keys' }]);
+  });
+});

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { type Kysely } from 'kysely';
 import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -96,6 +97,13 @@ describe('createKeyring', () => {
     const failure = keyring.current();
     await expect(failure).rejects.toThrow(UnusableKeyError);
     await expect(failure).rejects.toThrow(/^key 1 in the store is not a readable private key$/);
+  });
+
+  it('refuses a key that is not RSA', async () => {
+    const { keyStore, keyring, time } = await fixture();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await keyStore.insertKey(privateKey.export({ type: 'sec1', format: 'pem' }).toString(), time.now() + 60);
+    await expect(keyring.current()).rejects.toThrow(/^key 1 in the store is not an RSA key$/);
   });
 });
 

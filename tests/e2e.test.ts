@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import SQLite from 'better-sqlite3';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { temporaryDirectory } from './helpers.js';
+
+const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
+const SERVER_ENV_VARIABLES = ['HOST', 'PORT', 'DATABASE_URL', 'KEY_TTL', 'TOKEN_TTL', 'LOG_LEVEL'];
+
+interface RunningServer {
+  url: string;
+  child: ChildProcess;
+  logLines: string[];
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+function serverEnvironment(variables: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of SERVER_ENV_VARIABLES) Reflect.deleteProperty(env, name);
+  return { ...env, ...variables };
+}
+
+/** Starts `node dist/src/server.js` on a free loopback port (PORT=0) and waits until it listens. */
+async function startServer(variables: Record<string, string>, cwd = process.cwd()): Promise<RunningServer> {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
+    cwd,
+    env: serverEnvironment({ HOST: '127.0.0.1', PORT: '0', ...variables }),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  onTestFinished(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const logLines: string[] = [];
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      logLines.push(line);
+      const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (listening?.[1] !== undefined) resolve(listening[1]);
+    });
+    void exited.then((code) => {
+      reject(new Error(`server exited with ${String(code)} before listening:\n${logLines.join('\n')}`));
+    });
+  });
+  return {
+    url,
+    child,
+    logLines,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+async function postAuth(baseUrl: string, query = ''): Promise<string> {
+  const response = await fetch(`${baseUrl}/auth${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'userABC', password: 'password123' }),
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { token: string }).token;
+}
+
+describe('the standalone server', () => {
+  it('issues tokens that verify against its live JWKS, before and after a restart', async () => {
+    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const server = await startServer({ DATABASE_URL: databasePath });
+
+    const token = await postAuth(server.url);
+    const expiredToken = await postAuth(server.url, '?expired=true');
+    const liveJwks = createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`));
+    const { payload, protectedHeader } = await jwtVerify(token, liveJwks, { algorithms: ['RS256'] });
+    expect(payload.sub).toBe('userABC');
+    expect(protectedHeader.typ).toBe('JWT');
+    // Refused because its kid is not published, not merely because it has expired.
+    await expect(jwtVerify(expiredToken, liveJwks)).rejects.toThrow(errors.JWKSNoMatchingKey);
+
+    const wrongMethod = await fetch(`${server.url}/auth`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+
+    expect(await server.stop()).toBe(0);
+    expect(server.logLines.some((line) => line.includes('shutting down'))).toBe(true);
+
+    const restarted = await startServer({ DATABASE_URL: databasePath });
+    const jwksAfterRestart = createRemoteJWKSet(new URL(`${restarted.url}/.well-known/jwks.json`));
+    await expect(jwtVerify(token, jwksAfterRestart, { algorithms: ['RS256'] })).resolves.toBeDefined();
+    await expect(jwtVerify(expiredToken, jwksAfterRestart)).rejects.toThrow(errors.JWKSNoMatchingKey);
+    expect(await restarted.stop()).toBe(0);
+  });
+
+  it('keeps its keys where an outside reader of the SQLite file finds them', async () => {
+    const directory = temporaryDirectory();
+    // No DATABASE_URL: the default file name, in the working directory.
+    const server = await startServer({}, directory);
+    const token = await postAuth(server.url);
+    const expiredToken = await postAuth(server.url, '?expired=true');
+
+    const databaseFile = join(directory, 'totally_not_my_privateKeys.db');
+    expect(existsSync(databaseFile)).toBe(true);
+    const reader = new SQLite(databaseFile, { readonly: true });
+    const selectAll = reader.prepare('SELECT * FROM keys');
+    const columns = selectAll.columns().map((column) => column.name);
+    const rows = selectAll.raw().all() as [number, Buffer, number][];
+    reader.close();
+
+    const now = Date.now() / 1000;
+    expect(columns).toEqual(['kid', 'key', 'exp']);
+    expect(rows.every(([, key]) => key.toString().startsWith('-----BEGIN RSA PRIVATE KEY-----'))).toBe(true);
+    const kidOf = (jwt: string) => Number(decodeProtectedHeader(jwt).kid);
+    expect(rows.find(([kid]) => kid === kidOf(token))?.[2]).toBeGreaterThan(now);
+    expect(rows.find(([kid]) => kid === kidOf(expiredToken))?.[2]).toBeLessThan(now);
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('refuses to start on bad configuration, naming the variable', async () => {
+    const child = spawn(process.execPath, [SERVER_ENTRY], {
+      env: serverEnvironment({ PORT: 'eighty' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr).toBe('Invalid configuration: PORT must be a whole number from 0 to 65535 (got "eighty")\n');
+  });
+});

@@ -1,0 +1,132 @@
+import type { LightMyRequestResponse } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import type { Jwks } from '../src/keyring.js';
+import { manualClock, PRIVATE_JWK_MEMBERS, readyApp } from './helpers.js';
+
+const KEY_TTL = 3600;
+
+function jwksOf(response: LightMyRequestResponse): Jwks {
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['content-type']).toMatch(/^application\/json/);
+  return response.json<Jwks>();
+}
+
+function expectNotFound(response: LightMyRequestResponse): void {
+  expect(response.statusCode).toBe(404);
+  expect(Object.keys(response.json<object>()).sort()).toEqual(['error', 'message', 'statusCode']);
+}
+
+describe('GET /.well-known/jwks.json', () => {
+  it('publishes every unexpired public key and no private member', async () => {
+    const app = await readyApp();
+    const response = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+    const { keys } = jwksOf(response);
+    const { signingKey, expiredKey } = await app.keyring.current();
+
+    expect(keys.map((jwk) => jwk.kid)).toEqual([signingKey.kid]);
+    expect(keys.map((jwk) => jwk.kid)).not.toContain(expiredKey.kid);
+    for (const jwk of keys) {
+      expect(Object.keys(jwk)).toEqual(['kty', 'kid', 'use', 'alg', 'n', 'e']);
+      expect(jwk).toMatchObject({ kty: 'RSA', use: 'sig', alg: 'RS256', e: 'AQAB' });
+      for (const member of PRIVATE_JWK_MEMBERS) expect(jwk).not.toHaveProperty(member);
+    }
+    expect(response.body).not.toMatch(/PRIVATE|"d"/);
+  });
+
+  it('answers HEAD with the headers of GET and no body', async () => {
+    const app = await readyApp();
+    const get = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+    const head = await app.inject({ method: 'HEAD', url: '/.well-known/jwks.json' });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-type']).toBe(get.headers['content-type']);
+    expect(head.headers['content-length']).toBe(get.headers['content-length']);
+    expect(head.body).toBe('');
+  });
+
+  it('stops publishing a key the moment it expires, and publishes its replacement', async () => {
+    const time = manualClock();
+    const app = await readyApp({ keyTtlSeconds: KEY_TTL, clock: time.clock });
+    const [first] = jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys;
+
+    time.advance(KEY_TTL - 1);
+    expect(jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys).toEqual([first]);
+
+    time.advance(1);
+    const { keys } = jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' }));
+    expect(keys).toHaveLength(1);
+    expect(keys[0]?.kid).not.toBe(first?.kid);
+    expectNotFound(await app.inject({ method: 'GET', url: `/.well-known/${first?.kid ?? ''}.json` }));
+  });
+
+  it('answers a failure of its own with a bare 500 that reveals nothing', async () => {
+    const time = manualClock();
+    const app = await readyApp({ keyTtlSeconds: KEY_TTL, clock: time.clock });
+    await app.database.destroy();
+    time.advance(KEY_TTL);
+
+    const response = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' });
+  });
+
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const)('answers %s with 405 and Allow: GET, HEAD', async (method) => {
+    const app = await readyApp();
+    for (const url of ['/.well-known/jwks.json', '/.well-known/1.json']) {
+      const response = await app.inject({ method, url });
+      expect(response.statusCode).toBe(405);
+      expect(response.headers.allow).toBe('GET, HEAD');
+      expect(response.json()).toEqual({
+        statusCode: 405,
+        error: 'Method Not Allowed',
+        message: `${method} is not allowed here; use GET, HEAD`,
+      });
+    }
+  });
+});
+
+describe('GET /.well-known/{kid}.json', () => {
+  it('serves one unexpired key as a JWKS, as published in the full set', async () => {
+    const app = await readyApp();
+    const [published] = jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys;
+    const single = jwksOf(await app.inject({ method: 'GET', url: `/.well-known/${published?.kid ?? ''}.json` }));
+    expect(single).toEqual({ keys: [published] });
+
+    const head = await app.inject({ method: 'HEAD', url: `/.well-known/${published?.kid ?? ''}.json` });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+  });
+
+  it('does not serve the expired key', async () => {
+    const app = await readyApp();
+    const { expiredKey } = await app.keyring.current();
+    expectNotFound(await app.inject({ method: 'GET', url: `/.well-known/${expiredKey.kid}.json` }));
+  });
+
+  it.each([
+    ['an unknown kid', '999'],
+    ['a kid with a leading zero', '01'],
+    ['a negative kid', '-1'],
+    ['a quote', '%22'],
+    ['a single quote and SQL', "1'%20OR%20'1'='1"],
+    ['a NUL byte', '%00'],
+    ['a NUL after a real kid', '1%00'],
+    ['an encoded path traversal', '..%2F..%2Fetc%2Fpasswd'],
+    ['a prototype name', '__proto__'],
+    ['a dotted kid', '1.1'],
+    ['an empty kid', ''],
+    ['5,000 characters', 'k'.repeat(5000)],
+  ])('answers %s with 404', async (_name, kid) => {
+    const app = await readyApp();
+    expectNotFound(await app.inject({ method: 'GET', url: `/.well-known/${kid}.json` }));
+  });
+});
+
+describe('unknown paths', () => {
+  it.each(['/', '/jwks', '/.well-known/1', '/.well-known/jwks.json/extra', '/auth/extra', '/.well-known/openid-configuration'])(
+    'answers GET %s with a JSON 404',
+    async (url) => {
+      const app = await readyApp();
+      expectNotFound(await app.inject({ method: 'GET', url }));
+    },
+  );
+});

@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import formbody from '@fastify/formbody';
+import sensible from '@fastify/sensible';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { buildApp, jwksService, type JwksServiceOptions } from '../src/index.js';
+import { readyApp, temporaryDirectory } from './helpers.js';
+
+async function hostApp(options: JwksServiceOptions = { databasePath: ':memory:' }): Promise<FastifyInstance> {
+  const host = Fastify();
+  onTestFinished(async () => {
+    await host.close();
+  });
+  await host.register(sensible);
+  await host.register(formbody);
+  host.setNotFoundHandler((_request, reply) => reply.code(404).send({ hostNotFound: true }));
+  host.get('/host-route', () => {
+    throw new Error('the host keeps its own error handling');
+  });
+  await host.register(jwksService, options);
+  await host.ready();
+  return host;
+}
+
+describe('jwksService mounted in another Fastify app', () => {
+  it('serves its routes beside the host, which already had sensible and formbody', async () => {
+    const host = await hostApp();
+    const token = (await host.inject({ method: 'POST', url: '/auth', payload: 'username=hosted', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).json<{ token: string }>().token;
+    const jwks = (await host.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<JSONWebKeySet>();
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks));
+    expect(payload.sub).toBe('hosted');
+  });
+
+  it('gives the host typed decorators for the key store, keyring and signer', async () => {
+    const host = await hostApp();
+    const token = await host.signer.issueToken({ subject: 'from-host-code' });
+    const { jwks } = await host.keyring.current();
+    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks));
+    expect(payload.sub).toBe('from-host-code');
+    expect(await host.keyStore.listUnexpiredKeys(Math.floor(Date.now() / 1000))).toHaveLength(jwks.keys.length);
+  });
+
+  it("leaves the host's not-found and error handling as they were", async () => {
+    const host = await hostApp();
+    expect((await host.inject({ method: 'GET', url: '/nowhere' })).json()).toEqual({ hostNotFound: true });
+    const failure = await host.inject({ method: 'GET', url: '/host-route' });
+    expect(failure.statusCode).toBe(500);
+    expect(failure.json<{ message: string }>().message).toBe('the host keeps its own error handling');
+  });
+
+  it('closes its database when the host closes', async () => {
+    const host = await hostApp();
+    const { database } = host;
+    await host.close();
+    await expect(database.selectFrom('keys').selectAll().execute()).rejects.toThrow();
+  });
+});
+
+describe('keys persist in the database file', () => {
+  it('serves the same keys after a restart, so earlier tokens still verify', async () => {
+    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const first = buildApp({ databasePath });
+    await first.ready();
+    const token = (await first.inject({ method: 'POST', url: '/auth' })).json<{ token: string }>().token;
+    const jwksBefore = (await first.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<JSONWebKeySet>();
+    await first.close();
+
+    const second = await readyApp({ databasePath });
+    const jwksAfter = (await second.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<JSONWebKeySet>();
+    expect(jwksAfter).toEqual(jwksBefore);
+    await expect(jwtVerify(token, createLocalJWKSet(jwksAfter))).resolves.toBeDefined();
+  });
+
+  it('refuses to start on a database it cannot open, without touching it', async () => {
+    const directory = temporaryDirectory();
+    const app = buildApp({ databasePath: join(directory, 'missing-directory', 'keys.db') });
+    await expect(app.ready()).rejects.toThrow(/directory does not exist/);
+  });
+});
