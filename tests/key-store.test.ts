@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { openDatabase } from '../src/database/connection.js';
+import { createMigrator, openDatabase } from '../src/database/connection.js';
 import type { Database } from '../src/database/schema.js';
 import { generateRsaPrivateKeyPem } from '../src/key-generation.js';
 import { createKeyStore } from '../src/key-store.js';
@@ -125,6 +125,17 @@ describe('createKeyStore', () => {
 });
 
 describe('openDatabase', () => {
+  it('migrates down to an empty schema and back up again', async () => {
+    const db = await openTestDatabase();
+    const tableNames = async () => (await db.introspection.getTables()).map((table) => table.name);
+    expect(await tableNames()).toContain('keys');
+
+    expect((await createMigrator(db).migrateDown()).error).toBeUndefined();
+    expect(await tableNames()).not.toContain('keys');
+    expect((await createMigrator(db).migrateToLatest()).error).toBeUndefined();
+    expect(await tableNames()).toContain('keys');
+  });
+
   it('refuses a database whose keys table it cannot adopt, and leaves the file as it was', async () => {
     const path = join(temporaryDirectory(), 'incompatible.db');
     const foreign = new SQLite(path);
