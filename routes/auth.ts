@@ -2,7 +2,7 @@
 import type { FastifyPluginCallback, preValidationHookHandler } from 'fastify';
 import { parseBasicCredentials } from '../src/basic-credentials.js';
 import { rejectOtherMethods } from './http.js';
-import { authBody, authQuery, errorResponses, tokenResponse } from './schemas.js';
+import { authBody, authQuery, errorResponses, EXPIRED_FLAG_SET, tokenResponse } from './schemas.js';
 
 interface AuthBody {
   username?: string;
@@ -18,8 +18,6 @@ export const DEMO_SUBJECT = 'demo-user';
 
 /** Credentials are small; anything bigger is refused with 413 before it is parsed. */
 export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
-
-const EXPIRED_FLAGS = new Set(['', 'true', '1']);
 
 // A request with no body at all carries no credentials, which is allowed: validate it as `{}`.
 const treatMissingBodyAsEmpty: preValidationHookHandler = (request, _reply, done) => {
@@ -37,7 +35,7 @@ export const authRoutes: FastifyPluginCallback = (app, _options, done) => {
     },
     async (request) => {
       const basicUsername = parseBasicCredentials(request.headers.authorization)?.username;
-      const expired = request.query.expired !== undefined && EXPIRED_FLAGS.has(request.query.expired);
+      const expired = request.query.expired !== undefined && EXPIRED_FLAG_SET.includes(request.query.expired);
       const subject = basicUsername ?? request.body.username ?? DEMO_SUBJECT;
       return { token: await app.signer.issueToken({ subject, expired }) };
     },

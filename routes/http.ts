@@ -1,6 +1,7 @@
 /** What every route module shares: the error reply and the 405 for methods a path does not take. */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { errorResponses } from './schemas.js';
 
 /**
  * Replies `{ statusCode, error, message }`. A client error keeps its message; a server error is
@@ -16,17 +17,28 @@ export function sendSafeError(error: FastifyError, request: FastifyRequest, repl
   return reply.code(statusCode).send({ statusCode, error: reason, message: error.message });
 }
 
-const ROUTABLE_METHODS: readonly HTTPMethods[] = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
+/** The 404 of a path no route serves, in the shape Fastify's own not-found reply has. */
+export function sendNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `Route ${request.method}:${request.url} not found` });
+}
 
-/** Answers every other method on `url` with 405 and an `Allow` header (RFC 9110 §15.5.6), not 404. */
+/**
+ * Answers every other method Fastify routes on `url` with 405 and an `Allow` header
+ * (RFC 9110 §15.5.6), not 404. The answer comes from an onRequest hook, before any body is read,
+ * so a body the path would never accept cannot turn the 405 into a 400, 413 or 415.
+ */
 export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: readonly HTTPMethods[]): void {
   const allow = allowed.join(', ');
+  const reject = async (request: FastifyRequest, reply: FastifyReply) => {
+    void reply.header('allow', allow);
+    throw app.httpErrors.methodNotAllowed(`${request.method} is not allowed here; use ${allow}`);
+  };
   app.route({
-    method: ROUTABLE_METHODS.filter((method) => !allowed.includes(method)),
+    method: app.supportedMethods.filter((method) => !allowed.includes(method)),
     url,
-    handler: async (request, reply) => {
-      void reply.header('allow', allow);
-      throw app.httpErrors.methodNotAllowed(`${request.method} is not allowed here; use ${allow}`);
-    },
+    schema: { response: errorResponses },
+    onRequest: reject,
+    // Never reached, as the hook always answers; Fastify requires a handler all the same.
+    handler: reject,
   });
 }

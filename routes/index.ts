@@ -7,14 +7,14 @@ import { sendSafeError } from './http.js';
 import { jwksRoutes } from './jwks.js';
 import { errorResponse } from './schemas.js';
 
-// Clients such as the course grader POST with `Content-Type: application/json` and no body;
-// that is a request without credentials, not malformed JSON.
+// Clients such as the course grader POST with `Content-Type: application/json` and no body (or
+// only white space); that is a request without credentials, not malformed JSON.
 function acceptEmptyJsonBodies(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
-    if (text === '') {
+    if (text.trim() === '') {
       done(null, undefined);
       return;
     }

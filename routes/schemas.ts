@@ -1,4 +1,5 @@
 /** JSON schemas of every request and response; Fastify validates and serializes with them. */
+import { MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH } from '../src/basic-credentials.js';
 
 export const errorResponse = {
   $id: 'jwksErrorResponse',
@@ -18,19 +19,23 @@ export const errorResponses = {
   '5xx': { $ref: 'jwksErrorResponse#' },
 } as const;
 
+// A bare `?expired` counts as set, as it does for the course servers; the capitalised spellings
+// are what Python and other clients send for a boolean.
+export const EXPIRED_FLAG_SET = ['', 'true', 'True', 'TRUE', '1'];
+const EXPIRED_FLAG_UNSET = ['false', 'False', 'FALSE', '0'];
+
 export const authQuery = {
   type: 'object',
   properties: {
-    // Present with no value (`?expired`) counts as true, as it does for the course servers.
-    expired: { type: 'string', enum: ['', 'true', '1', 'false', '0'] },
+    expired: { type: 'string', enum: [...EXPIRED_FLAG_SET, ...EXPIRED_FLAG_UNSET] },
   },
 } as const;
 
 export const authBody = {
   type: 'object',
   properties: {
-    username: { type: 'string', minLength: 1, maxLength: 256 },
-    password: { type: 'string', maxLength: 1024 },
+    username: { type: 'string', minLength: 1, maxLength: MAX_USERNAME_LENGTH },
+    password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH },
   },
 } as const;
 

@@ -8,7 +8,7 @@ import databasePlugin from '../plugins/database.js';
 import keyStorePlugin from '../plugins/key-store.js';
 import keyringPlugin from '../plugins/keyring.js';
 import signerPlugin from '../plugins/signer.js';
-import { sendSafeError } from '../routes/http.js';
+import { sendNotFound, sendSafeError } from '../routes/http.js';
 import { serviceRoutes } from '../routes/index.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_KEY_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS } from './config.js';
@@ -54,8 +54,16 @@ export function buildApp({ logger = false, ...serviceOptions }: AppOptions): Fas
     logger,
     // Odd kids of any length must reach the per-kid route and get its 404, not a router 414.
     routerOptions: { maxParamLength: 16 * 1024 },
+    // A path that cannot even be percent-decoded names no route: a 404 like any unknown path.
+    frameworkErrors: (error, request, reply) => {
+      void (error.code === 'FST_ERR_BAD_URL' ? sendNotFound(request, reply) : sendSafeError(error, request, reply));
+    },
   });
   app.setErrorHandler(sendSafeError);
+  // Unknown paths are answered before any body is read, so a malformed body cannot make a 404 a 400.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return sendNotFound(request, reply);
+  });
   app.register(jwksService, serviceOptions);
   return app;
 }

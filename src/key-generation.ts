@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 
 const generateKeyPairOnThreadpool = promisify(generateKeyPair);
 
-export const RSA_MODULUS_BITS = 2048;
+const RSA_MODULUS_BITS = 2048;
 
 /**
  * A fresh RSA-2048 private key as PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`), the form the

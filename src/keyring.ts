@@ -5,7 +5,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { exportJWK } from 'jose';
 import type { Clock } from './clock.js';
-import type { KeyStore, StoredKey } from './key-store.js';
+import { KeyStoreError, type KeyStore, type StoredKey } from './key-store.js';
 
 export const SIGNING_ALGORITHM = 'RS256';
 
@@ -90,9 +90,9 @@ export function createKeyring({ keyStore, keyTtlSeconds, clock, onKeysGenerated 
     const [unexpired, expired] = await Promise.all([keyStore.listUnexpiredKeys(now), keyStore.findLatestExpiredKey(now)]);
     const unexpiredKeys = unexpired.map(importKey);
     const signingKey = unexpiredKeys[0];
-    const lastToExpire = unexpiredKeys.at(-1);
-    if (signingKey === undefined || lastToExpire === undefined || expired === undefined) {
-      throw new Error('the key store lost its keys while the keyring was loading them');
+    const firstToExpire = unexpiredKeys.at(-1);
+    if (signingKey === undefined || firstToExpire === undefined || expired === undefined) {
+      throw new KeyStoreError('the key store lost its keys while the keyring was loading them');
     }
     const published = await Promise.all(unexpiredKeys.map(toPublicJwk));
     const publishedByKid = new Map(published.map((jwk) => [jwk.kid, jwk]));
@@ -101,7 +101,7 @@ export function createKeyring({ keyStore, keyTtlSeconds, clock, onKeysGenerated 
       expiredKey: importKey(expired),
       jwks: { keys: published },
       findPublishedKey: (kid) => publishedByKid.get(kid),
-      validUntil: lastToExpire.exp,
+      validUntil: firstToExpire.exp,
     };
   }
 

@@ -2,6 +2,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
+import { describeStartupFailure } from './startup-failure.js';
 
 function configOrExit(): ServerConfig {
   try {
@@ -27,4 +28,12 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await app.close();
 });
 
-await app.listen({ host: config.host, port: config.port });
+try {
+  await app.listen({ host: config.host, port: config.port });
+} catch (error) {
+  const explanation = describeStartupFailure(error, config);
+  if (explanation === undefined) throw error;
+  console.error(`Cannot start: ${explanation}`);
+  await app.close();
+  process.exit(1);
+}

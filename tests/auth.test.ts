@@ -75,9 +75,9 @@ describe('POST /auth', () => {
     expect(decodeToken(tokenOf(response)).claims.sub).toBe('basic-user');
   });
 
-  it('treats an empty body sent as JSON as no credentials', async () => {
+  it.each(['', ' \r\n'])('treats a JSON body of %j as no credentials', async (payload) => {
     const app = await readyApp();
-    const response = await app.inject({ method: 'POST', url: '/auth', headers: { 'content-type': 'application/json' } });
+    const response = await app.inject({ method: 'POST', url: '/auth', headers: { 'content-type': 'application/json' }, payload });
     expect(decodeToken(tokenOf(response)).claims.sub).toBe(DEMO_SUBJECT);
   });
 
@@ -87,7 +87,7 @@ describe('POST /auth', () => {
     expect(decodeToken(tokenOf(response)).claims.sub).toBe(DEMO_SUBJECT);
   });
 
-  it.each(['?expired=true', '?expired=1', '?expired'])('signs with the expired key for %s', async (query) => {
+  it.each(['?expired=true', '?expired=True', '?expired=1', '?expired'])('signs with the expired key for %s', async (query) => {
     const time = manualClock();
     const app = await readyApp({ clock: time.clock });
     const token = tokenOf(await app.inject({ method: 'POST', url: `/auth${query}` }));
@@ -98,7 +98,7 @@ describe('POST /auth', () => {
     await expect(verifyAgainstServedJwks(app, token)).rejects.toThrow(errors.JWKSNoMatchingKey);
   });
 
-  it.each(['?expired=false', '?expired=0'])('signs with an unexpired key for %s', async (query) => {
+  it.each(['?expired=false', '?expired=False', '?expired=0'])('signs with an unexpired key for %s', async (query) => {
     const app = await readyApp();
     const token = tokenOf(await app.inject({ method: 'POST', url: `/auth${query}` }));
     await expect(verifyAgainstServedJwks(app, token)).resolves.toBeDefined();
@@ -116,6 +116,9 @@ describe('POST /auth', () => {
       ['a repeated form field', { method: 'POST', url: '/auth', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'username=a&username=b' }, 400],
       ['prototype poisoning', { method: 'POST', url: '/auth', headers: { 'content-type': 'application/json' }, payload: '{"__proto__":{"admin":true}}' }, 400],
       ['Basic credentials that are not base64', { method: 'POST', url: '/auth', headers: { authorization: 'Basic %%%' } }, 400],
+      ['the Basic scheme alone', { method: 'POST', url: '/auth', headers: { authorization: 'Basic' } }, 400],
+      ['Basic with two tokens', { method: 'POST', url: '/auth', headers: { authorization: 'basic dTpw dTpw' } }, 400],
+      ['a Basic username over the limit', { method: 'POST', url: '/auth', headers: { authorization: basic('u'.repeat(257), 'p') } }, 400],
       ['Basic credentials without a colon', { method: 'POST', url: '/auth', headers: { authorization: `Basic ${Buffer.from('nocolon').toString('base64')}` } }, 400],
       ['Basic credentials without a username', { method: 'POST', url: '/auth', headers: { authorization: basic('', 'secret') } }, 400],
       ['a body over the limit', { method: 'POST', url: '/auth', payload: { username: 'u', password: 'p'.repeat(AUTH_BODY_LIMIT_BYTES) } }, 413],
@@ -131,11 +134,22 @@ describe('POST /auth', () => {
     });
   });
 
-  it.each(['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const)('answers %s with 405 and Allow: POST', async (method) => {
+  it.each(['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'QUERY'] as const)('answers %s with 405 and Allow: POST', async (method) => {
     const app = await readyApp();
     const response = await app.inject({ method, url: '/auth' });
     expect(response.statusCode).toBe(405);
     expect(response.headers.allow).toBe('POST');
     if (method !== 'HEAD') expect(expectJsonError(response, 405).message).toBe(`${method} is not allowed here; use POST`);
+  });
+
+  it.each([
+    ['malformed JSON', { 'content-type': 'application/json' }, '{"username":'],
+    ['a type it does not read', { 'content-type': 'application/xml' }, '<username/>'],
+    ['a body over the limit', { 'content-type': 'application/json' }, JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) })],
+  ])('answers PUT with %s with 405 too, without reading the body', async (_name, headers, payload) => {
+    const app = await readyApp();
+    const response = await app.inject({ method: 'PUT', url: '/auth', headers, payload });
+    expect(expectJsonError(response, 405).message).toBe('PUT is not allowed here; use POST');
+    expect(response.headers.allow).toBe('POST');
   });
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +91,7 @@ describe('the standalone server', () => {
 
     expect(await server.stop()).toBe(0);
     expect(server.logLines.some((line) => line.includes('shutting down'))).toBe(true);
+    expect(server.logLines.join('\n')).not.toMatch(/PRIVATE KEY|MII[A-Za-z0-9+/]{20}/);
 
     const restarted = await startServer({ DATABASE_URL: databasePath });
     const jwksAfterRestart = createRemoteJWKSet(new URL(`${restarted.url}/.well-known/jwks.json`));
@@ -122,15 +124,66 @@ describe('the standalone server', () => {
     expect(await server.stop()).toBe(0);
   });
 
-  it('refuses to start on bad configuration, naming the variable', async () => {
+  it('lets servers starting together on a new file add one key of each kind between them', async () => {
+    const databasePath = join(temporaryDirectory(), 'shared.db');
+    const servers = await Promise.all([startServer({ DATABASE_URL: databasePath }), startServer({ DATABASE_URL: databasePath })]);
+    const [first, second] = await Promise.all(servers.map(async ({ url }) => (await fetch(`${url}/.well-known/jwks.json`)).json()));
+    expect(first).toEqual(second);
+
+    const reader = new SQLite(databasePath, { readonly: true });
+    const count = reader.prepare('SELECT count(*) FROM keys').pluck().get();
+    reader.close();
+    expect(count).toBe(2);
+    expect(await Promise.all(servers.map((server) => server.stop()))).toEqual([0, 0]);
+  });
+});
+
+describe('the standalone server refuses to start, naming the setting at fault,', () => {
+  async function failedStart(variables: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(process.execPath, [SERVER_ENTRY], {
-      env: serverEnvironment({ PORT: 'eighty' }),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: serverEnvironment({ HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...variables }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, stderr };
+  }
+
+  it('for a malformed variable', async () => {
+    expect(await failedStart({ PORT: 'eighty' })).toEqual({
+      code: 1,
+      stderr: 'Invalid configuration: PORT must be a whole number from 0 to 65535 (got "eighty")\n',
+    });
+  });
+
+  it('for a database file it cannot open', async () => {
+    const databasePath = join(temporaryDirectory(), 'missing', 'keys.db');
+    const { code, stderr } = await failedStart({ PORT: '0', DATABASE_URL: databasePath });
     expect(code).toBe(1);
-    expect(stderr).toBe('Invalid configuration: PORT must be a whole number from 0 to 65535 (got "eighty")\n');
+    expect(stderr).toMatch(new RegExp(`^Cannot start: DATABASE_URL "${databasePath}" cannot be used: cannot open .+\n$`));
+  });
+
+  it('for a port already in use', async () => {
+    const occupier = createServer();
+    occupier.listen(0, '127.0.0.1');
+    await once(occupier, 'listening');
+    onTestFinished(() => {
+      occupier.close();
+    });
+    const { port } = occupier.address() as AddressInfo;
+    const { code, stderr } = await failedStart({ PORT: String(port), DATABASE_URL: ':memory:' });
+    expect(code).toBe(1);
+    expect(stderr).toBe(`Cannot start: PORT ${String(port)} is already in use on 127.0.0.1\n`);
+  });
+
+  it('for a host that is not this machine', async () => {
+    // 198.51.100.0/24 is TEST-NET-2 (RFC 5737): never an address of this machine.
+    const { code, stderr } = await failedStart({ HOST: '198.51.100.7', PORT: '0', DATABASE_URL: ':memory:' });
+    expect(code).toBe(1);
+    expect(stderr).toBe('Cannot start: HOST "198.51.100.7" is not an address this machine can listen on\n');
   });
 });

@@ -69,10 +69,10 @@ describe('GET /.well-known/jwks.json', () => {
     expect(response.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' });
   });
 
-  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const)('answers %s with 405 and Allow: GET, HEAD', async (method) => {
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'QUERY'] as const)('answers %s with 405 and Allow: GET, HEAD', async (method) => {
     const app = await readyApp();
     for (const url of ['/.well-known/jwks.json', '/.well-known/1.json']) {
-      const response = await app.inject({ method, url });
+      const response = await app.inject({ method, url, headers: { 'content-type': 'application/json' }, payload: '{not json' });
       expect(response.statusCode).toBe(405);
       expect(response.headers.allow).toBe('GET, HEAD');
       expect(response.json()).toEqual({
@@ -115,6 +115,9 @@ describe('GET /.well-known/{kid}.json', () => {
     ['a dotted kid', '1.1'],
     ['an empty kid', ''],
     ['5,000 characters', 'k'.repeat(5000)],
+    ['a broken percent-encoding', '%ZZ'],
+    ['an overlong UTF-8 dot', '%C0%AE'],
+    ['a lone percent sign', '%'],
   ])('answers %s with 404', async (_name, kid) => {
     const app = await readyApp();
     expectNotFound(await app.inject({ method: 'GET', url: `/.well-known/${kid}.json` }));
@@ -122,11 +125,18 @@ describe('GET /.well-known/{kid}.json', () => {
 });
 
 describe('unknown paths', () => {
-  it.each(['/', '/jwks', '/.well-known/1', '/.well-known/jwks.json/extra', '/auth/extra', '/.well-known/openid-configuration'])(
+  it.each(['/', '/jwks', '/.well-known/1', '/.well-known/jwks.json/extra', '/auth/extra', '/.well-known/openid-configuration', '/%ZZ'])(
     'answers GET %s with a JSON 404',
     async (url) => {
       const app = await readyApp();
       expectNotFound(await app.inject({ method: 'GET', url }));
     },
   );
+
+  it('answers a POST with a malformed body to an unknown path with 404, not 400', async () => {
+    const app = await readyApp();
+    const response = await app.inject({ method: 'POST', url: '/nowhere', headers: { 'content-type': 'application/json' }, payload: '{bad' });
+    expectNotFound(response);
+    expect(response.json()).toEqual({ statusCode: 404, error: 'Not Found', message: 'Route POST:/nowhere not found' });
+  });
 });

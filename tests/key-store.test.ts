@@ -110,6 +110,19 @@ describe('createKeyStore', () => {
     expect((await keyStore.findLatestExpiredKey(NOW))?.kid).toBe(expiredKid);
   });
 
+  it('writes nothing, and stays usable, when adding a missing key fails', async () => {
+    const db = await openTestDatabase();
+    const keyStore = createKeyStore(db);
+    await keyStore.insertKey(await generateRsaPrivateKeyPem(), NOW - 1);
+    await sql`CREATE TRIGGER refuse_new_keys BEFORE INSERT ON keys BEGIN SELECT RAISE(ABORT, 'keys are frozen'); END`.execute(db);
+
+    await expect(keyStore.ensureKeys(NOW, 60)).rejects.toThrow('keys are frozen');
+    expect(await db.selectFrom('keys').select('kid').execute()).toEqual([{ kid: 1 }]);
+
+    await sql`DROP TRIGGER refuse_new_keys`.execute(db);
+    expect((await keyStore.ensureKeys(NOW, 60)).createdKids).toEqual([2]);
+  });
+
   it('keeps its keys in the file across a reopen, and migrating again changes nothing', async () => {
     const path = join(temporaryDirectory(), 'keys.db');
     const first = await openDatabase(path);

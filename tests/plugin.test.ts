@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import formbody from '@fastify/formbody';
 import sensible from '@fastify/sensible';
@@ -72,9 +73,15 @@ describe('keys persist in the database file', () => {
     await expect(jwtVerify(token, createLocalJWKSet(jwksAfter))).resolves.toBeDefined();
   });
 
-  it('refuses to start on a database it cannot open, without touching it', async () => {
+  it('refuses to start on a database it cannot open, and creates nothing', async () => {
     const directory = temporaryDirectory();
-    const app = buildApp({ databasePath: join(directory, 'missing-directory', 'keys.db') });
-    await expect(app.ready()).rejects.toThrow(/directory does not exist/);
+    const databasePath = join(directory, 'missing-directory', 'keys.db');
+    const app = buildApp({ databasePath });
+    await expect(app.ready()).rejects.toMatchObject({
+      name: 'DatabaseOpenError',
+      message: `cannot open ${databasePath} as a SQLite database`,
+      cause: { message: expect.stringMatching(/directory does not exist/) as unknown },
+    });
+    expect(readdirSync(directory)).toEqual([]);
   });
 });

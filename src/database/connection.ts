@@ -4,7 +4,13 @@ import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 
-export const IN_MEMORY_DATABASE = ':memory:';
+const IN_MEMORY_DATABASE = ':memory:';
+
+/** The SQLite file cannot be opened or is not a database. */
+export class DatabaseOpenError extends Error {
+  override readonly name = 'DatabaseOpenError';
+  readonly code = 'ERR_JWKS_DATABASE_OPEN';
+}
 
 /** Raised when the schema cannot be brought up to date; the database is left as it was. */
 export class MigrationError extends Error {
@@ -23,16 +29,26 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   throw new MigrationError(`database migration ${failed} failed`, { cause: error });
 }
 
+function openSqlite(path: string): SQLite.Database {
+  let sqlite: SQLite.Database | undefined;
+  try {
+    sqlite = new SQLite(path, { timeout: 5000 });
+    if (path !== IN_MEMORY_DATABASE) sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    return sqlite;
+  } catch (error) {
+    sqlite?.close();
+    throw new DatabaseOpenError(`cannot open ${path} as a SQLite database`, { cause: error });
+  }
+}
+
 /**
  * Opens (creating if needed) the SQLite file at `path` and runs the pending migrations.
  * A file database uses write-ahead logging so that readers, such as a grader opening the same
  * file, never block the server, and waits for a busy lock rather than failing at once.
  */
 export async function openDatabase(path: string): Promise<Kysely<Database>> {
-  const sqlite = new SQLite(path, { timeout: 5000 });
-  if (path !== IN_MEMORY_DATABASE) sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(path) }) });
   try {
     await migrateToLatest(db);
   } catch (error) {

@@ -1,0 +1,27 @@
+/** Explains a failure to start in one line that names the setting at fault. */
+import type { ServerConfig } from './config.js';
+import { DatabaseOpenError, MigrationError } from './database/connection.js';
+
+function withCause(error: Error): string {
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+}
+
+/** The explanation, or `undefined` for a failure no setting explains (a bug, to be reported as is). */
+export function describeStartupFailure(error: unknown, config: Pick<ServerConfig, 'host' | 'port' | 'databasePath'>): string | undefined {
+  if (error instanceof DatabaseOpenError || error instanceof MigrationError) {
+    return `DATABASE_URL ${JSON.stringify(config.databasePath)} cannot be used: ${withCause(error)}`;
+  }
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `PORT ${String(config.port)} is already in use on ${config.host}`;
+    case 'EACCES':
+      return `PORT ${String(config.port)} needs privileges this process does not have`;
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `HOST ${JSON.stringify(config.host)} is not an address this machine can listen on`;
+    default:
+      return undefined;
+  }
+}

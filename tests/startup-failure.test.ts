@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { DatabaseOpenError, MigrationError } from '../src/database/connection.js';
+import { describeStartupFailure } from '../src/startup-failure.js';
+
+const config = { host: '198.51.100.7', port: 8443, databasePath: '/var/lib/jwks/keys.db' };
+
+function systemError(code: string): Error {
+  return Object.assign(new Error(`listen ${code}`), { code });
+}
+
+describe('describeStartupFailure', () => {
+  it('names DATABASE_URL for a database that cannot be opened or migrated, with the reason', () => {
+    const cause = new Error('unable to open database file');
+    expect(describeStartupFailure(new DatabaseOpenError('cannot open it', { cause }), config)).toBe(
+      'DATABASE_URL "/var/lib/jwks/keys.db" cannot be used: cannot open it: unable to open database file',
+    );
+    expect(describeStartupFailure(new MigrationError('database migration 0001-create-keys failed'), config)).toBe(
+      'DATABASE_URL "/var/lib/jwks/keys.db" cannot be used: database migration 0001-create-keys failed',
+    );
+  });
+
+  it('names PORT when the port is taken or privileged', () => {
+    expect(describeStartupFailure(systemError('EADDRINUSE'), config)).toBe('PORT 8443 is already in use on 198.51.100.7');
+    expect(describeStartupFailure(systemError('EACCES'), config)).toBe('PORT 8443 needs privileges this process does not have');
+  });
+
+  it.each(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])('names HOST for %s', (code) => {
+    expect(describeStartupFailure(systemError(code), config)).toBe('HOST "198.51.100.7" is not an address this machine can listen on');
+  });
+
+  it('leaves any other failure unexplained, to be reported as it is', () => {
+    expect(describeStartupFailure(new TypeError('a bug'), config)).toBeUndefined();
+    expect(describeStartupFailure(systemError('ENOMEM'), config)).toBeUndefined();
+    expect(describeStartupFailure('not even an error', config)).toBeUndefined();
+  });
+});
