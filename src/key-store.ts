@@ -1,6 +1,7 @@
 /** The key repository: RSA private keys and their expiries in the `keys` table. */
-import { CompiledQuery, sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './database/schema.js';
+import { withWriteLock } from './database/write-lock.js';
 import { generateRsaPrivateKeyPem } from './key-generation.js';
 
 export interface StoredKey {
@@ -77,25 +78,17 @@ export function createKeyStore(db: Kysely<Database>): KeyStore {
   const selectKeys = () => db.selectFrom('keys').select(['kid', 'key', 'exp']);
 
   /**
-   * Inserts the candidates whose kind is still missing, under SQLite's write lock
-   * (BEGIN IMMEDIATE): another process that generated candidates at the same moment waits
-   * (busy timeout), then finds the gap filled and inserts nothing.
+   * Inserts the candidates whose kind is still missing, under the write lock: another process
+   * that generated candidates at the same moment waits, then finds the gap filled.
    */
   async function insertWhereStillMissing(now: number, candidates: readonly CandidateKey[]): Promise<number[]> {
-    return db.connection().execute(async (connection) => {
-      await sql`BEGIN IMMEDIATE`.execute(connection);
-      try {
-        const missing = await findMissingKeys(connection, now);
-        const createdKids: number[] = [];
-        for (const { kind, pem, exp } of candidates) {
-          if (missing[kind]) createdKids.push(await insertKey(connection, pem, exp));
-        }
-        await sql`COMMIT`.execute(connection);
-        return createdKids;
-      } catch (error) {
-        await sql`ROLLBACK`.execute(connection);
-        throw error;
+    return withWriteLock(db, async (connection) => {
+      const missing = await findMissingKeys(connection, now);
+      const createdKids: number[] = [];
+      for (const { kind, pem, exp } of candidates) {
+        if (missing[kind]) createdKids.push(await insertKey(connection, pem, exp));
       }
+      return createdKids;
     });
   }
 

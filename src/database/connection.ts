@@ -3,6 +3,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { withWriteLock } from './write-lock.js';
 
 const IN_MEMORY_DATABASE = ':memory:';
 
@@ -18,15 +19,22 @@ export class MigrationError extends Error {
   readonly code = 'ERR_JWKS_MIGRATION';
 }
 
-export function createMigrator(db: Kysely<Database>): Migrator {
-  return new Migrator({ db, provider: { getMigrations: () => Promise.resolve(migrations) } });
+export function createMigrator(db: Kysely<Database>, options: { disableTransactions?: boolean } = {}): Migrator {
+  return new Migrator({ db, provider: { getMigrations: () => Promise.resolve(migrations) }, ...options });
 }
 
+/**
+ * Runs the pending migrations, all of them in one transaction under the write lock. Kysely's
+ * own migration lock is a no-op on SQLite, so without ours two processes starting together on
+ * a new file would both apply the same migration.
+ */
 export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
-  const { error, results } = await createMigrator(db).migrateToLatest();
-  if (error === undefined) return;
-  const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
-  throw new MigrationError(`database migration ${failed} failed`, { cause: error });
+  await withWriteLock(db, async (connection) => {
+    const { error, results } = await createMigrator(connection, { disableTransactions: true }).migrateToLatest();
+    if (error === undefined) return;
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
+    throw new MigrationError(`database migration ${failed} failed`, { cause: error });
+  });
 }
 
 function openSqlite(path: string): SQLite.Database {
