@@ -1,22 +1,26 @@
-/** Decorates the instance with the token signer. */
+/** Decorates the instance with the token signer and the verifier of the tokens it issues. */
 import fp from 'fastify-plugin';
 import type { Clock } from '../src/clock.js';
 import { createSigner, type Signer } from '../src/signer.js';
+import { createTokenVerifier, type TokenVerifier } from '../src/token-verifier.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     signer: Signer;
+    tokenVerifier: TokenVerifier;
   }
 }
 
 export interface SignerPluginOptions {
+  issuer: string;
   tokenTtlSeconds: number;
   clock: Clock;
 }
 
 export default fp<SignerPluginOptions>(
-  (app, { tokenTtlSeconds, clock }, done) => {
-    app.decorate('signer', createSigner({ keyring: app.keyring, tokenTtlSeconds, clock }));
+  (app, { issuer, tokenTtlSeconds, clock }, done) => {
+    app.decorate('signer', createSigner({ keyring: app.keyring, issuer, tokenTtlSeconds, clock }));
+    app.decorate('tokenVerifier', createTokenVerifier({ keyring: app.keyring, issuer, clock }));
     done();
   },
   { name: 'jwks-signer', fastify: '5.x', dependencies: ['jwks-keyring'] },

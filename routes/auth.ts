@@ -1,7 +1,9 @@
-/** POST /auth: issues a signed JWT. */
+/** POST /auth: issues a signed JWT to the subject the credentials name, once they pass the authenticator. */
 import type { FastifyPluginCallback, preValidationHookHandler } from 'fastify';
-import { parseBasicCredentials } from '../src/basic-credentials.js';
+import { parseBasicCredentials, type Credentials } from '../src/basic-credentials.js';
+import type { RateLimitSettings } from '../src/config.js';
 import { rejectOtherMethods } from './http.js';
+import { rateLimitConfig } from './rate-limit.js';
 import { authBody, authQuery, errorResponses, EXPIRED_FLAG_SET, tokenResponse } from './schemas.js';
 
 interface AuthBody {
@@ -13,11 +15,14 @@ interface AuthQuery {
   expired?: string;
 }
 
-/** The subject of a token requested without a username. */
-export const DEMO_SUBJECT = 'demo-user';
+export interface AuthRoutesOptions {
+  rateLimit: RateLimitSettings | false;
+}
 
 /** Credentials are small; anything bigger is refused with 413 before it is parsed. */
 export const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
+
+const BASIC_CHALLENGE = 'Basic realm="jwks-server", charset="UTF-8"';
 
 // A request with no body at all carries no credentials, which is allowed: validate it as `{}`.
 const treatMissingBodyAsEmpty: preValidationHookHandler = (request, _reply, done) => {
@@ -25,19 +30,32 @@ const treatMissingBodyAsEmpty: preValidationHookHandler = (request, _reply, done
   done();
 };
 
-export const authRoutes: FastifyPluginCallback = (app, _options, done) => {
+function credentialsFromBody({ username, password = '' }: AuthBody): Credentials | undefined {
+  return username === undefined ? undefined : { username, password };
+}
+
+export const authRoutes: FastifyPluginCallback<AuthRoutesOptions> = (app, { rateLimit }, done) => {
   app.post<{ Body: AuthBody; Querystring: AuthQuery }>(
     '/auth',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
+      config: rateLimitConfig(rateLimit),
       preValidation: treatMissingBodyAsEmpty,
       schema: { querystring: authQuery, body: authBody, response: { 200: tokenResponse, ...errorResponses } },
     },
-    async (request) => {
-      const basicUsername = parseBasicCredentials(request.headers.authorization)?.username;
+    async (request, reply) => {
+      const credentials = parseBasicCredentials(request.headers.authorization) ?? credentialsFromBody(request.body);
+      const authentication = await app.authenticator.authenticate(credentials);
+      if (authentication.outcome === 'refused') {
+        void reply.header('www-authenticate', BASIC_CHALLENGE);
+        throw app.httpErrors.unauthorized(authentication.reason);
+      }
       const expired = request.query.expired !== undefined && EXPIRED_FLAG_SET.includes(request.query.expired);
-      const subject = basicUsername ?? request.body.username ?? DEMO_SUBJECT;
-      return { token: await app.signer.issueToken({ subject, expired }) };
+      const user = authentication.outcome === 'user' ? authentication.user : undefined;
+      const subject = authentication.outcome === 'user' ? authentication.user.username : authentication.subject;
+      const token = await app.signer.issueToken({ subject, expired, passwordVerified: user !== undefined });
+      await app.userStore.recordSuccessfulAuth({ requestIp: request.ip, userId: user?.id ?? null });
+      return { token };
     },
   );
   rejectOtherMethods(app, '/auth', ['POST']);

@@ -1,11 +1,18 @@
 /** Every route of the service, in one encapsulated context with its own parsers and error reply. */
 import formbody from '@fastify/formbody';
+import rateLimitPlugin from '@fastify/rate-limit';
 import sensible from '@fastify/sensible';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { RateLimitSettings } from '../src/config.js';
 import { authRoutes } from './auth.js';
 import { sendSafeError } from './http.js';
 import { jwksRoutes } from './jwks.js';
 import { errorResponse } from './schemas.js';
+import { userRoutes } from './users.js';
+
+export interface ServiceRoutesOptions {
+  rateLimit: RateLimitSettings | false;
+}
 
 // Clients such as the course grader POST with `Content-Type: application/json` and no body (or
 // only white space); that is a request without credentials, not malformed JSON.
@@ -23,13 +30,16 @@ function acceptEmptyJsonBodies(app: FastifyInstance): void {
   });
 }
 
-export const serviceRoutes: FastifyPluginAsync = async (app) => {
+export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { rateLimit }) => {
   // The host app may have registered these already; registering them twice is an error.
   if (!app.hasPlugin('@fastify/sensible')) await app.register(sensible);
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
+  // Not global: only the routes that name a limit in their config are limited.
+  if (rateLimit !== false && !app.hasPlugin('@fastify/rate-limit')) await app.register(rateLimitPlugin, { global: false });
   acceptEmptyJsonBodies(app);
   app.addSchema(errorResponse);
   app.setErrorHandler(sendSafeError);
-  await app.register(authRoutes);
+  await app.register(authRoutes, { rateLimit });
+  await app.register(userRoutes, { rateLimit });
   await app.register(jwksRoutes);
 };

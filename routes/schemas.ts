@@ -39,6 +39,37 @@ export const authBody = {
   },
 } as const;
 
+export const registrationBody = {
+  type: 'object',
+  required: ['username', 'email'],
+  properties: {
+    // Letters, digits, underscore, dot and hyphen; no leading dot or hyphen.
+    username: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{2,63}$' },
+    email: { type: 'string', format: 'email', maxLength: 254 },
+  },
+} as const;
+
+export const registrationResponse = {
+  type: 'object',
+  required: ['password'],
+  additionalProperties: false,
+  properties: {
+    password: { type: 'string', format: 'uuid' },
+  },
+} as const;
+
+export const userProfileResponse = {
+  type: 'object',
+  required: ['username', 'email', 'date_registered', 'last_login'],
+  additionalProperties: false,
+  properties: {
+    username: { type: 'string' },
+    email: { type: ['string', 'null'] },
+    date_registered: { type: 'string', format: 'date-time' },
+    last_login: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
 export const tokenResponse = {
   type: 'object',
   required: ['token'],

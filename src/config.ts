@@ -1,4 +1,6 @@
 /** Reads the standalone server's configuration from the environment, once, and validates it. */
+import { isIP } from 'node:net';
+import { AUTH_MODES, type AuthMode } from './authenticator.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -11,6 +13,21 @@ export interface ServerConfig {
   keyTtlSeconds: number;
   tokenTtlSeconds: number;
   logLevel: LogLevel;
+  /** The `iss` of every token, and what `/users/me` requires. */
+  issuer: string;
+  authMode: AuthMode;
+  /** NOT_MY_KEY: the secret private keys are encrypted with at rest; unset keeps them PEM. */
+  keyEncryptionSecret: string | undefined;
+  /** Fastify's trustProxy: whether, and which, proxies' X-Forwarded-For to believe. */
+  trustProxy: boolean | string;
+  /** `false` turns rate limiting off. */
+  rateLimit: RateLimitSettings | false;
+}
+
+export interface RateLimitSettings {
+  /** Requests per client IP per window. */
+  max: number;
+  windowMs: number;
 }
 
 export const DEFAULT_DATABASE_PATH = 'totally_not_my_privateKeys.db';
@@ -54,27 +71,70 @@ function readDatabasePath(env: Environment): string {
   return raw;
 }
 
-function readLogLevel(env: Environment): LogLevel {
-  const raw = env.LOG_LEVEL?.trim();
-  if (raw === undefined || raw === '') return 'info';
-  const level = LOG_LEVELS.find((candidate) => candidate === raw);
-  if (level === undefined) {
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
+function readChoice<T extends string>(env: Environment, variable: string, choices: readonly T[], fallback: T): T {
+  const raw = env[variable]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const choice = choices.find((candidate) => candidate === raw);
+  if (choice === undefined) {
+    throw new ConfigError(variable, `must be one of ${choices.join(', ')} (got ${JSON.stringify(raw)})`);
   }
-  return level;
+  return choice;
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
+
+function readTrustProxy(env: Environment): boolean | string {
+  const raw = env.TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  const entries = raw.split(',').map((entry) => entry.trim());
+  if (!entries.every(isAddressOrCidr)) {
+    throw new ConfigError('TRUST_PROXY', `must be true, false, or a comma-separated list of IP addresses and CIDR ranges (got ${JSON.stringify(raw)})`);
+  }
+  return entries.join(',');
+}
+
+function readIssuer(env: Environment, host: string, port: number): string {
+  const raw = env.ISSUER?.trim();
+  if (raw === undefined || raw === '') {
+    const publicHost = host === '0.0.0.0' || host === '::' ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host;
+    return `http://${publicHost}:${String(port)}`;
+  }
+  if (!URL.canParse(raw)) throw new ConfigError('ISSUER', `must be a URL (got ${JSON.stringify(raw)})`);
+  return raw;
+}
+
+function readRateLimit(env: Environment): RateLimitSettings | false {
+  const max = readInteger(env, 'RATE_LIMIT_MAX', 10, 0, 1_000_000);
+  const windowMs = readInteger(env, 'RATE_LIMIT_WINDOW_MS', 1000, 1, 3_600_000);
+  return max === 0 ? false : { max, windowMs };
 }
 
 /** Parses and validates the configuration; throws a {@link ConfigError} on the first bad variable. */
 export function loadConfig(env: Environment = process.env): ServerConfig {
   const keyTtlSeconds = readInteger(env, 'KEY_TTL', DEFAULT_KEY_TTL_SECONDS, 1, 10 * 365 * 24 * 3600);
   const tokenTtlSeconds = readInteger(env, 'TOKEN_TTL', Math.min(DEFAULT_TOKEN_TTL_SECONDS, keyTtlSeconds), 1, keyTtlSeconds);
-  const host = env.HOST?.trim();
+  const rawHost = env.HOST?.trim();
+  const host = rawHost === undefined || rawHost === '' ? '0.0.0.0' : rawHost;
+  const port = readInteger(env, 'PORT', 8080, 0, 65535);
+  const secret = env.NOT_MY_KEY;
   return {
-    host: host === undefined || host === '' ? '0.0.0.0' : host,
-    port: readInteger(env, 'PORT', 8080, 0, 65535),
+    host,
+    port,
     databasePath: readDatabasePath(env),
     keyTtlSeconds,
     tokenTtlSeconds,
-    logLevel: readLogLevel(env),
+    logLevel: readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    issuer: readIssuer(env, host, port),
+    authMode: readChoice(env, 'AUTH_MODE', AUTH_MODES, 'demo'),
+    keyEncryptionSecret: secret === undefined || secret === '' ? undefined : secret,
+    trustProxy: readTrustProxy(env),
+    rateLimit: readRateLimit(env),
   };
 }

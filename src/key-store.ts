@@ -2,6 +2,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './database/schema.js';
 import { withWriteLock } from './database/write-lock.js';
+import { plaintextKeys, type KeyCipher } from './key-cipher.js';
 import { generateRsaPrivateKeyPem } from './key-generation.js';
 
 export interface StoredKey {
@@ -44,8 +45,8 @@ const INSERT_KEY_SQL = 'INSERT INTO keys (key, exp) VALUES (?, ?)';
 
 type Executor = Kysely<Database>;
 
-async function insertKey(executor: Executor, privateKeyPem: string, exp: number): Promise<number> {
-  const result = await executor.executeQuery(CompiledQuery.raw(INSERT_KEY_SQL, [Buffer.from(privateKeyPem), exp]));
+async function insertKey(executor: Executor, sealedKey: Buffer, exp: number): Promise<number> {
+  const result = await executor.executeQuery(CompiledQuery.raw(INSERT_KEY_SQL, [sealedKey, exp]));
   if (result.insertId === undefined) throw new KeyStoreError('the database did not report the new kid');
   return Number(result.insertId);
 }
@@ -70,12 +71,14 @@ async function findMissingKeys(executor: Executor, now: number): Promise<Missing
   return { unexpired: !(await hasKey(executor, '>', now)), expired: !(await hasKey(executor, '<=', now)) };
 }
 
-function toStoredKey(row: { kid: number; key: Buffer | string; exp: number }): StoredKey {
-  return { kid: row.kid, privateKeyPem: row.key.toString(), exp: row.exp };
-}
-
-export function createKeyStore(db: Kysely<Database>): KeyStore {
+/** The key repository over `db`; `cipher` seals keys as they are stored and opens them as they are read. */
+export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plaintextKeys): KeyStore {
   const selectKeys = () => db.selectFrom('keys').select(['kid', 'key', 'exp']);
+  const toStoredKey = (row: { kid: number; key: Buffer | string; exp: number }): StoredKey => ({
+    kid: row.kid,
+    privateKeyPem: cipher.open(row.key),
+    exp: row.exp,
+  });
 
   /**
    * Inserts the candidates whose kind is still missing, under the write lock: another process
@@ -86,14 +89,14 @@ export function createKeyStore(db: Kysely<Database>): KeyStore {
       const missing = await findMissingKeys(connection, now);
       const createdKids: number[] = [];
       for (const { kind, pem, exp } of candidates) {
-        if (missing[kind]) createdKids.push(await insertKey(connection, pem, exp));
+        if (missing[kind]) createdKids.push(await insertKey(connection, cipher.seal(pem), exp));
       }
       return createdKids;
     });
   }
 
   return {
-    insertKey: (privateKeyPem, exp) => insertKey(db, privateKeyPem, exp),
+    insertKey: (privateKeyPem, exp) => insertKey(db, cipher.seal(privateKeyPem), exp),
 
     async listUnexpiredKeys(now) {
       const rows = await selectKeys().where('exp', '>', now).orderBy('exp', 'desc').orderBy('kid', 'desc').execute();

@@ -19,6 +19,11 @@ const app = buildApp({
   databasePath: config.databasePath,
   keyTtlSeconds: config.keyTtlSeconds,
   tokenTtlSeconds: config.tokenTtlSeconds,
+  issuer: config.issuer,
+  authMode: config.authMode,
+  keyEncryptionSecret: config.keyEncryptionSecret,
+  rateLimit: config.rateLimit,
+  trustProxy: config.trustProxy,
   logger: { level: config.logLevel },
 });
 

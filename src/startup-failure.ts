@@ -1,6 +1,7 @@
 /** Explains a failure to start in one line that names the setting at fault. */
 import type { ServerConfig } from './config.js';
 import { DatabaseOpenError, MigrationError } from './database/connection.js';
+import { KeyEncryptionError } from './key-cipher.js';
 
 function withCause(error: Error): string {
   return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
@@ -11,6 +12,8 @@ export function describeStartupFailure(error: unknown, config: Pick<ServerConfig
   if (error instanceof DatabaseOpenError || error instanceof MigrationError) {
     return `DATABASE_URL ${JSON.stringify(config.databasePath)} cannot be used: ${withCause(error)}`;
   }
+  // Its message names NOT_MY_KEY already.
+  if (error instanceof KeyEncryptionError) return error.message;
   const code = error instanceof Error && 'code' in error ? error.code : undefined;
   switch (code) {
     case 'EADDRINUSE':

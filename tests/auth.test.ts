@@ -1,7 +1,9 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { AUTH_BODY_LIMIT_BYTES, DEMO_SUBJECT } from '../routes/auth.js';
+import { AUTH_BODY_LIMIT_BYTES } from '../routes/auth.js';
+import { DEFAULT_ISSUER } from '../src/app.js';
+import { DEMO_SUBJECT } from '../src/authenticator.js';
 import { countKeys, decodeToken, manualClock, readyApp } from './helpers.js';
 
 const TOKEN_TTL = 300;
@@ -42,7 +44,7 @@ describe('POST /auth', () => {
 
     const { header, claims } = decodeToken(token);
     expect(header).toEqual({ alg: 'RS256', kid: expect.stringMatching(/^\d+$/) as string, typ: 'JWT' });
-    expect(claims).toEqual({ sub: DEMO_SUBJECT, iat: time.now(), exp: time.now() + TOKEN_TTL });
+    expect(claims).toEqual({ iss: DEFAULT_ISSUER, sub: DEMO_SUBJECT, iat: time.now(), exp: time.now() + TOKEN_TTL });
     const { protectedHeader } = await verifyAgainstServedJwks(app, token);
     expect(protectedHeader.kid).toBe(header.kid);
   });

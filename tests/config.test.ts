@@ -20,6 +20,11 @@ describe('loadConfig', () => {
       keyTtlSeconds: 3600,
       tokenTtlSeconds: 900,
       logLevel: 'info',
+      issuer: 'http://localhost:8080',
+      authMode: 'demo',
+      keyEncryptionSecret: undefined,
+      trustProxy: false,
+      rateLimit: { max: 10, windowMs: 1000 },
     });
     expect(DEFAULT_DATABASE_PATH).toBe('totally_not_my_privateKeys.db');
   });
@@ -33,6 +38,12 @@ describe('loadConfig', () => {
         KEY_TTL: '7200',
         TOKEN_TTL: '60',
         LOG_LEVEL: 'warn',
+        ISSUER: 'https://id.example.com',
+        AUTH_MODE: 'strict',
+        NOT_MY_KEY: 'correct horse battery staple',
+        TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+        RATE_LIMIT_MAX: '5',
+        RATE_LIMIT_WINDOW_MS: '2000',
       }),
     ).toEqual({
       host: '127.0.0.1',
@@ -41,6 +52,11 @@ describe('loadConfig', () => {
       keyTtlSeconds: 7200,
       tokenTtlSeconds: 60,
       logLevel: 'warn',
+      issuer: 'https://id.example.com',
+      authMode: 'strict',
+      keyEncryptionSecret: 'correct horse battery staple',
+      trustProxy: '10.0.0.0/8,127.0.0.1',
+      rateLimit: { max: 5, windowMs: 2000 },
     });
   });
 
@@ -51,6 +67,29 @@ describe('loadConfig', () => {
       databasePath: DEFAULT_DATABASE_PATH,
       logLevel: 'info',
     });
+  });
+
+  it('derives the issuer from where the server listens', () => {
+    expect(loadConfig({ HOST: '127.0.0.1', PORT: '3000' }).issuer).toBe('http://127.0.0.1:3000');
+    expect(loadConfig({ HOST: '::', PORT: '3000' }).issuer).toBe('http://localhost:3000');
+    expect(loadConfig({ HOST: '::1' }).issuer).toBe('http://[::1]:8080');
+  });
+
+  it('turns rate limiting off with RATE_LIMIT_MAX=0', () => {
+    expect(loadConfig({ RATE_LIMIT_MAX: '0' }).rateLimit).toBe(false);
+  });
+
+  it.each([
+    ['true', true],
+    ['false', false],
+    ['192.168.1.10', '192.168.1.10'],
+    ['::1, fd00::/8', '::1,fd00::/8'],
+  ])('reads TRUST_PROXY=%s', (value, expected) => {
+    expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toBe(expected);
+  });
+
+  it('treats an empty NOT_MY_KEY as unset', () => {
+    expect(loadConfig({ NOT_MY_KEY: '' }).keyEncryptionSecret).toBeUndefined();
   });
 
   it('keeps token lifetimes within a short key lifetime by default', () => {
@@ -66,6 +105,13 @@ describe('loadConfig', () => {
     ['KEY_TTL', '0'],
     ['KEY_TTL', 'an hour'],
     ['TOKEN_TTL', '0'],
+    ['AUTH_MODE', 'lenient'],
+    ['ISSUER', 'not a url'],
+    ['TRUST_PROXY', '2'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', 'proxy.internal'],
+    ['RATE_LIMIT_MAX', '-1'],
+    ['RATE_LIMIT_WINDOW_MS', '0'],
   ])('refuses %s=%s, naming the variable', (variable, value) => {
     const error = configErrorOf({ [variable]: value });
     expect(error.variable).toBe(variable);

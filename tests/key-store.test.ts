@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { sql, type Kysely } from 'kysely';
+import { NO_MIGRATIONS, sql, type Kysely } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMigrator, openDatabase } from '../src/database/connection.js';
 import type { Database } from '../src/database/schema.js';
@@ -140,13 +140,27 @@ describe('createKeyStore', () => {
 describe('openDatabase', () => {
   it('migrates down to an empty schema and back up again', async () => {
     const db = await openTestDatabase();
-    const tableNames = async () => (await db.introspection.getTables()).map((table) => table.name);
-    expect(await tableNames()).toContain('keys');
+    const tableNames = async () => (await db.introspection.getTables()).map((table) => table.name).sort();
+    const schemaTables = ['auth_logs', 'key_encryption', 'keys', 'users'];
+    expect(await tableNames()).toEqual(schemaTables);
 
-    expect((await createMigrator(db).migrateDown()).error).toBeUndefined();
-    expect(await tableNames()).not.toContain('keys');
+    expect((await createMigrator(db).migrateTo(NO_MIGRATIONS)).error).toBeUndefined();
+    expect(await tableNames()).toEqual([]);
     expect((await createMigrator(db).migrateToLatest()).error).toBeUndefined();
-    expect(await tableNames()).toContain('keys');
+    expect(await tableNames()).toEqual(schemaTables);
+  });
+
+  it('applies all pending migrations or none', async () => {
+    const path = join(temporaryDirectory(), 'half-compatible.db');
+    const foreign = new SQLite(path);
+    foreign.exec('CREATE VIEW auth_logs AS SELECT 1 AS id');
+    foreign.close();
+
+    await expect(openDatabase(path)).rejects.toMatchObject({ message: 'database migration 0002-create-users failed' });
+    const after = new SQLite(path, { readonly: true });
+    const names = after.prepare("SELECT name FROM sqlite_master WHERE tbl_name NOT LIKE 'kysely_%'").pluck().all();
+    after.close();
+    expect(names).toEqual(['auth_logs']);
   });
 
   it('refuses a database whose keys table it cannot adopt, and leaves the file as it was', async () => {

@@ -11,6 +11,7 @@ import { decodeToken, manualClock, PRIVATE_JWK_MEMBERS, type ManualClock } from 
 
 const KEY_TTL = 3600;
 const TOKEN_TTL = 600;
+const ISSUER = 'https://issuer.example';
 
 interface Fixture {
   db: Kysely<Database>;
@@ -110,7 +111,7 @@ describe('createKeyring', () => {
 describe('createSigner', () => {
   async function signerFixture(keyTtlSeconds = KEY_TTL) {
     const setup = await fixture(keyTtlSeconds);
-    const signer = createSigner({ keyring: setup.keyring, tokenTtlSeconds: TOKEN_TTL, clock: setup.time.clock });
+    const signer = createSigner({ keyring: setup.keyring, issuer: ISSUER, tokenTtlSeconds: TOKEN_TTL, clock: setup.time.clock });
     return { ...setup, signer };
   }
 
@@ -120,7 +121,7 @@ describe('createSigner', () => {
     const { header, claims } = decodeToken(token);
 
     expect(header).toEqual({ alg: 'RS256', kid: '1', typ: 'JWT' });
-    expect(claims).toEqual({ sub: 'alice', iat: time.now(), exp: time.now() + TOKEN_TTL });
+    expect(claims).toEqual({ iss: ISSUER, sub: 'alice', iat: time.now(), exp: time.now() + TOKEN_TTL });
     const jwks = createLocalJWKSet((await keyring.current()).jwks);
     const { payload } = await jwtVerify(token, jwks, { algorithms: ['RS256'], currentDate: new Date(time.now() * 1000) });
     expect(payload.sub).toBe('alice');

@@ -8,12 +8,51 @@ import type { ColumnType, Generated } from 'kysely';
  */
 export interface KeysTable {
   kid: Generated<number>;
-  /** The private key as PKCS#1 PEM. Databases written by other servers may hold it as TEXT. */
-  key: ColumnType<Buffer | string, Buffer, never>;
+  /**
+   * The private key: PKCS#1 PEM, or that PEM sealed with AES-256-GCM when keys are encrypted at
+   * rest. Databases written by other servers may hold the PEM as TEXT.
+   */
+  key: ColumnType<Buffer | string, Buffer, Buffer>;
   /** Expiry, in unix seconds. */
   exp: number;
 }
 
+/** A SQLite `TIMESTAMP`: text as CURRENT_TIMESTAMP writes it, `YYYY-MM-DD HH:MM:SS` in UTC. */
+type SqliteTimestamp = string;
+
+/** Read by graders with `SELECT *`, columns mapped by name: exactly these columns. */
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  /** An argon2id PHC string; never the password. */
+  password_hash: string;
+  email: string | null;
+  date_registered: ColumnType<SqliteTimestamp, never, never>;
+  last_login: ColumnType<SqliteTimestamp | null, never, SqliteTimestamp | null>;
+}
+
+/** One row per successful `POST /auth`. Read by graders with `SELECT *`: exactly these columns. */
+export interface AuthLogsTable {
+  id: Generated<number>;
+  request_ip: string;
+  request_timestamp: ColumnType<SqliteTimestamp, never, never>;
+  /** NULL for a token issued to a subject that is not a registered user. */
+  user_id: number | null;
+}
+
+/** Present (one row) exactly when the private keys in `keys` are encrypted. */
+export interface KeyEncryptionTable {
+  id: ColumnType<1, 1, never>;
+  /** The KDF and its parameters, as JSON. */
+  kdf: string;
+  salt: Buffer;
+  /** A known plaintext sealed with the derived key: opening it proves the secret right. */
+  verifier: Buffer;
+}
+
 export interface Database {
   keys: KeysTable;
+  users: UsersTable;
+  auth_logs: AuthLogsTable;
+  key_encryption: KeyEncryptionTable;
 }

@@ -1,7 +1,11 @@
 /** Every migration, in order. Listed here rather than read from disk so that they ship with the build. */
 import type { Migration } from 'kysely';
 import * as createKeys from './0001-create-keys.js';
+import * as createUsers from './0002-create-users.js';
+import * as createKeyEncryption from './0003-create-key-encryption.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-create-keys': createKeys,
+  '0002-create-users': createUsers,
+  '0003-create-key-encryption': createKeyEncryption,
 };

@@ -1,0 +1,25 @@
+/** Decorates the instance with the user repository and the authenticator that checks credentials against it. */
+import fp from 'fastify-plugin';
+import { createAuthenticator, type Authenticator, type AuthMode } from '../src/authenticator.js';
+import { createUserStore, type UserStore } from '../src/user-store.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    userStore: UserStore;
+    authenticator: Authenticator;
+  }
+}
+
+export interface UsersPluginOptions {
+  authMode: AuthMode;
+}
+
+export default fp<UsersPluginOptions>(
+  (app, { authMode }, done) => {
+    const userStore = createUserStore(app.database);
+    app.decorate('userStore', userStore);
+    app.decorate('authenticator', createAuthenticator({ userStore, mode: authMode }));
+    done();
+  },
+  { name: 'jwks-users', fastify: '5.x', dependencies: ['jwks-database'] },
+);

@@ -1,0 +1,64 @@
+/** POST /register and GET /users/me: registration with a generated password, and the caller's profile. */
+import type { FastifyPluginCallback, FastifyReply } from 'fastify';
+import type { RateLimitSettings } from '../src/config.js';
+import { generatePassword, hashPassword } from '../src/passwords.js';
+import { InvalidTokenError } from '../src/token-verifier.js';
+import { rejectOtherMethods } from './http.js';
+import { rateLimitConfig } from './rate-limit.js';
+import { errorResponses, registrationBody, registrationResponse, userProfileResponse } from './schemas.js';
+
+interface RegistrationBody {
+  username: string;
+  email: string;
+}
+
+export interface UserRoutesOptions {
+  rateLimit: RateLimitSettings | false;
+}
+
+const BEARER = /^bearer\s+(\S+)\s*$/i;
+const BEARER_CHALLENGE = 'Bearer realm="jwks-server"';
+
+export const userRoutes: FastifyPluginCallback<UserRoutesOptions> = (app, { rateLimit }, done) => {
+  app.post<{ Body: RegistrationBody }>(
+    '/register',
+    {
+      config: rateLimitConfig(rateLimit),
+      schema: { body: registrationBody, response: { 201: registrationResponse, ...errorResponses } },
+    },
+    async (request, reply) => {
+      const password = generatePassword();
+      // The database's unique constraints decide duplicates: a 409, and nothing written.
+      await app.userStore.createUser({
+        username: request.body.username,
+        email: request.body.email.toLowerCase(),
+        passwordHash: await hashPassword(password),
+      });
+      return reply.code(201).send({ password });
+    },
+  );
+
+  // RFC 6750: a 401 names the Bearer scheme, and says invalid_token when a token was sent.
+  function refuse(reply: FastifyReply, message: string, tokenSent: boolean): never {
+    void reply.header('www-authenticate', tokenSent ? `${BEARER_CHALLENGE}, error="invalid_token"` : BEARER_CHALLENGE);
+    throw app.httpErrors.unauthorized(message);
+  }
+
+  app.get('/users/me', { schema: { response: { 200: userProfileResponse, ...errorResponses } } }, async (request, reply) => {
+    const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+    if (token === undefined) return refuse(reply, 'A bearer token from POST /auth is required', false);
+    const claims = await app.tokenVerifier.verify(token).catch((error: unknown) => {
+      if (error instanceof InvalidTokenError) return refuse(reply, error.message, true);
+      throw error;
+    });
+    // Only a token issued for a verified password speaks for a registered user; a demo token
+    // naming the same username does not.
+    const user = Array.isArray(claims.amr) && claims.amr.includes('pwd') && claims.sub !== undefined ? await app.userStore.findByUsername(claims.sub) : undefined;
+    if (user === undefined) return refuse(reply, 'The token was not issued to a registered user', true);
+    return { username: user.username, email: user.email, date_registered: user.dateRegistered, last_login: user.lastLogin };
+  });
+
+  rejectOtherMethods(app, '/register', ['POST']);
+  rejectOtherMethods(app, '/users/me', ['GET', 'HEAD']);
+  done();
+};

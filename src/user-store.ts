@@ -1,0 +1,102 @@
+/** The user repository: registered users and the log of successful authentications. */
+import SQLite from 'better-sqlite3';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './database/schema.js';
+
+export interface User {
+  id: number;
+  username: string;
+  email: string | null;
+  passwordHash: string;
+  /** ISO 8601, UTC, to the second. */
+  dateRegistered: string;
+  /** ISO 8601, UTC, to the second; null before the first successful `POST /auth`. */
+  lastLogin: string | null;
+}
+
+export interface NewUser {
+  username: string;
+  email: string;
+  passwordHash: string;
+}
+
+export interface SuccessfulAuth {
+  requestIp: string;
+  /** The registered user the token was issued to; null for any other subject. */
+  userId: number | null;
+}
+
+/** The username or email is taken already: the client's fault. */
+export class DuplicateUserError extends Error {
+  override readonly name = 'DuplicateUserError';
+  readonly code = 'ERR_JWKS_DUPLICATE_USER';
+  readonly statusCode = 409;
+
+  constructor(
+    readonly field: 'username' | 'email',
+    options?: ErrorOptions,
+  ) {
+    super(`That ${field} is already registered`, options);
+  }
+}
+
+export interface UserStore {
+  /** Creates the user and returns its id; throws {@link DuplicateUserError} for a taken username or email. */
+  createUser(user: NewUser): Promise<number>;
+  findByUsername(username: string): Promise<User | undefined>;
+  /** Logs the authentication and, for a registered user, sets `last_login`, in one transaction. */
+  recordSuccessfulAuth(auth: SuccessfulAuth): Promise<void>;
+}
+
+/** `YYYY-MM-DD HH:MM:SS` (SQLite's CURRENT_TIMESTAMP, UTC) as ISO 8601. */
+function isoFromSqliteTimestamp(timestamp: string): string {
+  return `${timestamp.replace(' ', 'T')}Z`;
+}
+
+function duplicateFieldOf(error: unknown): 'username' | 'email' | undefined {
+  if (!(error instanceof SQLite.SqliteError) || error.code !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
+  if (error.message.includes('users.username')) return 'username';
+  if (error.message.includes('users.email')) return 'email';
+  return undefined;
+}
+
+export function createUserStore(db: Kysely<Database>): UserStore {
+  return {
+    async createUser({ username, email, passwordHash }) {
+      try {
+        const { id } = await db
+          .insertInto('users')
+          .values({ username, email, password_hash: passwordHash })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        return id;
+      } catch (error) {
+        const field = duplicateFieldOf(error);
+        if (field !== undefined) throw new DuplicateUserError(field, { cause: error });
+        throw error;
+      }
+    },
+
+    async findByUsername(username) {
+      const row = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        passwordHash: row.password_hash,
+        dateRegistered: isoFromSqliteTimestamp(row.date_registered),
+        lastLogin: row.last_login === null ? null : isoFromSqliteTimestamp(row.last_login),
+      };
+    },
+
+    async recordSuccessfulAuth({ requestIp, userId }) {
+      await db.transaction().execute(async (transaction) => {
+        await transaction.insertInto('auth_logs').values({ request_ip: requestIp, user_id: userId }).execute();
+        if (userId !== null) {
+          await transaction.updateTable('users').set({ last_login: sql<string>`CURRENT_TIMESTAMP` }).where('id', '=', userId).execute();
+        }
+      });
+    },
+  };
+}
