@@ -11,7 +11,20 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { temporaryDirectory } from './helpers.js';
 
 const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
-const SERVER_ENV_VARIABLES = ['HOST', 'PORT', 'DATABASE_URL', 'KEY_TTL', 'TOKEN_TTL', 'LOG_LEVEL'];
+const SERVER_ENV_VARIABLES = [
+  'HOST',
+  'PORT',
+  'DATABASE_URL',
+  'KEY_TTL',
+  'TOKEN_TTL',
+  'LOG_LEVEL',
+  'ISSUER',
+  'AUTH_MODE',
+  'NOT_MY_KEY',
+  'TRUST_PROXY',
+  'RATE_LIMIT_MAX',
+  'RATE_LIMIT_WINDOW_MS',
+];
 
 interface RunningServer {
   url: string;
@@ -138,6 +151,38 @@ describe('the standalone server', () => {
   });
 });
 
+describe('the standalone server with users', () => {
+  it('registers a user, authenticates them, serves their profile and logs the auth in the SQLite file', async () => {
+    const databasePath = join(temporaryDirectory(), 'users.db');
+    const server = await startServer({ DATABASE_URL: databasePath, NOT_MY_KEY: 'an operator secret', AUTH_MODE: 'strict' });
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+    const registration = await post('/register', { username: 'testor_e2e00001', email: 'testor_e2e00001@test.com' });
+    expect(registration.status).toBe(201);
+    const { password } = (await registration.json()) as { password: string };
+    expect((await post('/auth', { username: 'testor_e2e00001', password: 'wrong' })).status).toBe(401);
+    const auth = await post('/auth', { username: 'testor_e2e00001', password });
+    expect(auth.status).toBe(200);
+    const { token } = (await auth.json()) as { token: string };
+
+    const profile = await fetch(`${server.url}/users/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect(profile.status).toBe(200);
+    expect(await profile.json()).toMatchObject({ username: 'testor_e2e00001', email: 'testor_e2e00001@test.com' });
+
+    const reader = new SQLite(databasePath, { readonly: true });
+    const user = reader.prepare('SELECT * FROM users WHERE username = ?').get('testor_e2e00001') as { id: number; password_hash: string };
+    const logs = reader.prepare('SELECT * FROM auth_logs').all();
+    const keys = reader.prepare('SELECT key FROM keys').pluck().all() as Buffer[];
+    reader.close();
+    expect(user.password_hash).toMatch(/^\$argon2id\$/);
+    expect(logs).toEqual([{ id: 1, request_ip: '127.0.0.1', request_timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/) as unknown, user_id: user.id }]);
+    expect(keys.every((key) => !key.toString('latin1').startsWith('-----BEGIN'))).toBe(true);
+    expect(server.logLines.join('\n')).not.toContain(password);
+    expect(await server.stop()).toBe(0);
+  });
+});
+
 describe('the standalone server refuses to start, naming the setting at fault,', () => {
   async function failedStart(variables: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(process.execPath, [SERVER_ENTRY], {
@@ -178,6 +223,15 @@ describe('the standalone server refuses to start, naming the setting at fault,',
     const { code, stderr } = await failedStart({ PORT: String(port), DATABASE_URL: ':memory:' });
     expect(code).toBe(1);
     expect(stderr).toBe(`Cannot start: PORT ${String(port)} is already in use on 127.0.0.1\n`);
+  });
+
+  it('for a NOT_MY_KEY that is not the one the keys were encrypted with', async () => {
+    const databasePath = join(temporaryDirectory(), 'encrypted.db');
+    const first = await startServer({ DATABASE_URL: databasePath, NOT_MY_KEY: 'the first secret' });
+    expect(await first.stop()).toBe(0);
+    const { code, stderr } = await failedStart({ PORT: '0', DATABASE_URL: databasePath, NOT_MY_KEY: 'another secret' });
+    expect(code).toBe(1);
+    expect(stderr).toBe('Cannot start: NOT_MY_KEY is not the secret the private keys in this database were encrypted with\n');
   });
 
   it('for a host that is not this machine', async () => {

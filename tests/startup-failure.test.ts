@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DatabaseOpenError, MigrationError } from '../src/database/connection.js';
+import { KeyEncryptionError } from '../src/key-cipher.js';
 import { describeStartupFailure } from '../src/startup-failure.js';
 
 const config = { host: '198.51.100.7', port: 8443, databasePath: '/var/lib/jwks/keys.db' };
@@ -17,6 +18,11 @@ describe('describeStartupFailure', () => {
     expect(describeStartupFailure(new MigrationError('database migration 0001-create-keys failed'), config)).toBe(
       'DATABASE_URL "/var/lib/jwks/keys.db" cannot be used: database migration 0001-create-keys failed',
     );
+  });
+
+  it('passes on what a key encryption failure says, which names NOT_MY_KEY', () => {
+    const error = new KeyEncryptionError('NOT_MY_KEY is not the secret the private keys in this database were encrypted with');
+    expect(describeStartupFailure(error, config)).toBe(error.message);
   });
 
   it('names PORT when the port is taken or privileged', () => {

@@ -1,0 +1,117 @@
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import SQLite from 'better-sqlite3';
+import type { FastifyInstance } from 'fastify';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { buildApp, type AppOptions } from '../src/app.js';
+import { openDatabase } from '../src/database/connection.js';
+import { KeyEncryptionError, prepareKeyCipher } from '../src/key-cipher.js';
+import { temporaryDirectory } from './helpers.js';
+
+const SECRET = 'correct horse battery staple';
+
+function storedKeys(databasePath: string): { kid: number; key: Buffer }[] {
+  const reader = new SQLite(databasePath, { readonly: true });
+  const rows = reader.prepare('SELECT kid, key FROM keys ORDER BY kid').all() as { kid: number; key: Buffer }[];
+  reader.close();
+  return rows;
+}
+
+async function tokenAndJwks(app: FastifyInstance): Promise<{ token: string; jwks: JSONWebKeySet }> {
+  const { token } = (await app.inject({ method: 'POST', url: '/auth' })).json<{ token: string }>();
+  return { token, jwks: (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<JSONWebKeySet>() };
+}
+
+/** Builds and readies the app, collecting its log lines; closes it again. */
+async function runOnce(options: AppOptions): Promise<{ logs: string; token: string; jwks: JSONWebKeySet }> {
+  let logs = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      logs += chunk.toString();
+      callback();
+    },
+  });
+  const app = buildApp({ ...options, logger: { level: 'info', stream } });
+  try {
+    await app.ready();
+    return { logs, ...(await tokenAndJwks(app)) };
+  } finally {
+    await app.close();
+  }
+}
+
+describe('private keys encrypted at rest', () => {
+  it('stores no key as PEM when NOT_MY_KEY is set, and still signs and verifies', async () => {
+    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const { token, jwks } = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+
+    const keys = storedKeys(databasePath);
+    expect(keys).toHaveLength(2);
+    for (const { key } of keys) {
+      expect(key.toString('latin1').trim()).not.toMatch(/^-----BEGIN/);
+      expect(key.toString('latin1')).not.toContain('PRIVATE KEY');
+    }
+    await expect(jwtVerify(token, createLocalJWKSet(jwks))).resolves.toBeDefined();
+  });
+
+  it('encrypts the keys of an existing plaintext database at start-up, keeping every kid', async () => {
+    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const before = await runOnce({ databasePath });
+    expect(before.logs).toContain('NOT_MY_KEY is not set: private keys are stored unencrypted');
+    const plaintextKids = storedKeys(databasePath).map(({ kid, key }) => {
+      expect(key.toString()).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+      return kid;
+    });
+
+    const after = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+    expect(after.logs).toContain('"keys":2,"msg":"encrypted private keys that were stored as PEM"');
+    expect(after.logs).not.toContain('NOT_MY_KEY is not set');
+    expect(storedKeys(databasePath).map(({ kid }) => kid)).toEqual(plaintextKids);
+    expect(storedKeys(databasePath).every(({ key }) => !key.toString('latin1').startsWith('-----BEGIN'))).toBe(true);
+    expect(after.jwks).toEqual(before.jwks);
+    await expect(jwtVerify(before.token, createLocalJWKSet(after.jwks))).resolves.toBeDefined();
+
+    // And again with the same secret: nothing left to encrypt, the same keys.
+    const again = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+    expect(again.logs).not.toContain('encrypted private keys');
+    expect(again.jwks).toEqual(before.jwks);
+  });
+
+  it.each([
+    ['a wrong NOT_MY_KEY', 'not the secret', 'NOT_MY_KEY is not the secret the private keys in this database were encrypted with'],
+    ['no NOT_MY_KEY', undefined, 'the private keys in this database are encrypted: NOT_MY_KEY must be set to their secret'],
+  ])('refuses to start with %s, and generates no keys', async (_name, keyEncryptionSecret, message) => {
+    const databasePath = join(temporaryDirectory(), 'keys.db');
+    await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+    const keysBefore = storedKeys(databasePath);
+
+    const app = buildApp({ databasePath, keyEncryptionSecret });
+    await expect(app.ready()).rejects.toThrow(new KeyEncryptionError(message));
+    await app.close();
+    expect(storedKeys(databasePath)).toEqual(keysBefore);
+  });
+
+  it('seals each key with its own IV and authenticates it', async () => {
+    const db = await openDatabase(':memory:');
+    try {
+      const { cipher } = await prepareKeyCipher(db, SECRET);
+      const pem = '-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n';
+      const [first, second] = [cipher.seal(pem), cipher.seal(pem)];
+      expect(first.equals(second)).toBe(false);
+      expect(cipher.open(first)).toBe(pem);
+
+      const tampered = Buffer.from(first);
+      tampered[tampered.length - 1] = (tampered.at(-1) ?? 0) ^ 1;
+      expect(() => cipher.open(tampered)).toThrow('a stored key does not decrypt with this secret');
+      expect(() => cipher.open(Buffer.from(pem))).toThrow('a stored key is not in the sealed format');
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('warns at start-up that keys are stored as PEM without NOT_MY_KEY', async () => {
+    const { logs } = await runOnce({ databasePath: ':memory:' });
+    expect(logs).toMatch(/"level":40,.*NOT_MY_KEY is not set/);
+  });
+});

