@@ -15,11 +15,10 @@ export interface UsersPluginOptions {
 }
 
 export default fp<UsersPluginOptions>(
-  (app, { authMode }, done) => {
+  async (app, { authMode }) => {
     const userStore = createUserStore(app.database);
     app.decorate('userStore', userStore);
-    app.decorate('authenticator', createAuthenticator({ userStore, mode: authMode }));
-    done();
+    app.decorate('authenticator', await createAuthenticator({ userStore, mode: authMode }));
   },
   { name: 'jwks-users', fastify: '5.x', dependencies: ['jwks-database'] },
 );

@@ -1,9 +1,8 @@
 /** POST /auth: issues a signed JWT to the subject the credentials name, once they pass the authenticator. */
 import type { FastifyPluginCallback, preValidationHookHandler } from 'fastify';
 import { parseBasicCredentials, type Credentials } from '../src/basic-credentials.js';
-import type { RateLimitSettings } from '../src/config.js';
-import { rejectOtherMethods } from './http.js';
-import { rateLimitConfig } from './rate-limit.js';
+import { rejectOtherMethods, requireStringFields } from './http.js';
+import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { authBody, authQuery, errorResponses, EXPIRED_FLAG_SET, tokenResponse } from './schemas.js';
 
 interface AuthBody {
@@ -13,10 +12,6 @@ interface AuthBody {
 
 interface AuthQuery {
   expired?: string;
-}
-
-export interface AuthRoutesOptions {
-  rateLimit: RateLimitSettings | false;
 }
 
 /** Credentials are small; anything bigger is refused with 413 before it is parsed. */
@@ -34,13 +29,13 @@ function credentialsFromBody({ username, password = '' }: AuthBody): Credentials
   return username === undefined ? undefined : { username, password };
 }
 
-export const authRoutes: FastifyPluginCallback<AuthRoutesOptions> = (app, { rateLimit }, done) => {
+export const authRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app, { rateLimit }, done) => {
   app.post<{ Body: AuthBody; Querystring: AuthQuery }>(
     '/auth',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: rateLimitConfig(rateLimit),
-      preValidation: treatMissingBodyAsEmpty,
+      preValidation: [treatMissingBodyAsEmpty, requireStringFields('username', 'password')],
       schema: { querystring: authQuery, body: authBody, response: { 200: tokenResponse, ...errorResponses } },
     },
     async (request, reply) => {

@@ -1,6 +1,6 @@
 /** What every route module shares: the error reply and the 405 for methods a path does not take. */
 import { STATUS_CODES } from 'node:http';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, preValidationHookHandler } from 'fastify';
 import { errorResponses } from './schemas.js';
 
 /**
@@ -15,6 +15,24 @@ export function sendSafeError(error: FastifyError, request: FastifyRequest, repl
     return reply.code(statusCode).send({ statusCode, error: reason, message: reason });
   }
   return reply.code(statusCode).send({ statusCode, error: reason, message: error.message });
+}
+
+/**
+ * A preValidation hook that refuses body fields that are present but not strings. Fastify's
+ * validator would coerce them (42 to "42", ["a"] to "a"); names and passwords must arrive as
+ * the strings they are.
+ */
+export function requireStringFields(...fields: readonly string[]): preValidationHookHandler {
+  return (request, _reply, done) => {
+    const body: unknown = request.body;
+    const offending = typeof body === 'object' && body !== null ? fields.find((field) => field in body && typeof (body as Record<string, unknown>)[field] !== 'string') : undefined;
+    if (offending === undefined) {
+      done();
+      return;
+    }
+    const error = Object.assign(new Error(`body/${offending} must be string`), { statusCode: 400 });
+    done(error);
+  };
 }
 
 /** The 404 of a path no route serves, in the shape Fastify's own not-found reply has. */

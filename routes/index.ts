@@ -3,16 +3,12 @@ import formbody from '@fastify/formbody';
 import rateLimitPlugin from '@fastify/rate-limit';
 import sensible from '@fastify/sensible';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { RateLimitSettings } from '../src/config.js';
 import { authRoutes } from './auth.js';
 import { sendSafeError } from './http.js';
 import { jwksRoutes } from './jwks.js';
+import type { RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponse } from './schemas.js';
 import { userRoutes } from './users.js';
-
-export interface ServiceRoutesOptions {
-  rateLimit: RateLimitSettings | false;
-}
 
 // Clients such as the course grader POST with `Content-Type: application/json` and no body (or
 // only white space); that is a request without credentials, not malformed JSON.
@@ -30,7 +26,7 @@ function acceptEmptyJsonBodies(app: FastifyInstance): void {
   });
 }
 
-export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { rateLimit }) => {
+export const serviceRoutes: FastifyPluginAsync<RateLimitedRoutesOptions> = async (app, { rateLimit }) => {
   // The host app may have registered these already; registering them twice is an error.
   if (!app.hasPlugin('@fastify/sensible')) await app.register(sensible);
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);

@@ -1,10 +1,10 @@
 /** POST /register and GET /users/me: registration with a generated password, and the caller's profile. */
 import type { FastifyPluginCallback, FastifyReply } from 'fastify';
-import type { RateLimitSettings } from '../src/config.js';
+import { DEMO_SUBJECT } from '../src/authenticator.js';
 import { generatePassword, hashPassword } from '../src/passwords.js';
 import { InvalidTokenError } from '../src/token-verifier.js';
-import { rejectOtherMethods } from './http.js';
-import { rateLimitConfig } from './rate-limit.js';
+import { rejectOtherMethods, requireStringFields } from './http.js';
+import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponses, registrationBody, registrationResponse, userProfileResponse } from './schemas.js';
 
 interface RegistrationBody {
@@ -12,21 +12,20 @@ interface RegistrationBody {
   email: string;
 }
 
-export interface UserRoutesOptions {
-  rateLimit: RateLimitSettings | false;
-}
-
 const BEARER = /^bearer\s+(\S+)\s*$/i;
 const BEARER_CHALLENGE = 'Bearer realm="jwks-server"';
 
-export const userRoutes: FastifyPluginCallback<UserRoutesOptions> = (app, { rateLimit }, done) => {
+export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app, { rateLimit }, done) => {
   app.post<{ Body: RegistrationBody }>(
     '/register',
     {
       config: rateLimitConfig(rateLimit),
+      preValidation: requireStringFields('username', 'email'),
       schema: { body: registrationBody, response: { 201: registrationResponse, ...errorResponses } },
     },
     async (request, reply) => {
+      // Demo tokens carry this subject; a user by that name would share it.
+      if (request.body.username.toLowerCase() === DEMO_SUBJECT) throw app.httpErrors.conflict('That username is reserved');
       const password = generatePassword();
       // The database's unique constraints decide duplicates: a 409, and nothing written.
       await app.userStore.createUser({

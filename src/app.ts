@@ -13,7 +13,7 @@ import { sendNotFound, sendSafeError } from '../routes/http.js';
 import { serviceRoutes } from '../routes/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AuthMode } from './authenticator.js';
-import { DEFAULT_KEY_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS, type RateLimitSettings } from './config.js';
+import { DEFAULT_KEY_TTL_SECONDS, DEFAULT_RATE_LIMIT, DEFAULT_TOKEN_TTL_SECONDS, type RateLimitSettings } from './config.js';
 
 export interface JwksServiceOptions {
   /** The SQLite file that holds the keys (created if missing), or `:memory:`. */
@@ -34,8 +34,8 @@ export interface JwksServiceOptions {
   clock?: Clock;
 }
 
+/** The plugin cannot know where it is served from; the standalone server derives its issuer from HOST and PORT. */
 export const DEFAULT_ISSUER = 'jwks-server';
-export const DEFAULT_RATE_LIMIT: RateLimitSettings = { max: 10, windowMs: 1000 };
 
 /**
  * Registers the decorators `database`, `keyStore`, `keyring`, `signer`, `tokenVerifier`,

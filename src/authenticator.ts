@@ -1,6 +1,6 @@
 /** Decides, from the credentials of a `POST /auth`, whom a token is for, or that none is issued. */
 import type { Credentials } from './basic-credentials.js';
-import { verifyAgainstDecoy, verifyPassword } from './passwords.js';
+import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
 import type { User, UserStore } from './user-store.js';
 
 /**
@@ -10,7 +10,7 @@ import type { User, UserStore } from './user-store.js';
 export const AUTH_MODES = ['demo', 'strict'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
-/** The subject of a demo token requested without a username. */
+/** The subject of a demo token requested without a username; no user may register it. */
 export const DEMO_SUBJECT = 'demo-user';
 
 export type Authentication =
@@ -26,7 +26,13 @@ export interface Authenticator {
 
 const WRONG_CREDENTIALS = 'Invalid username or password';
 
-export function createAuthenticator({ userStore, mode }: { userStore: UserStore; mode: AuthMode }): Authenticator {
+/**
+ * In strict mode an unknown username is checked against a decoy hash, made here, so that it
+ * costs what a real check costs and response time does not reveal which usernames exist. (Demo
+ * mode answers unknown usernames with a token, which reveals that much anyway.)
+ */
+export async function createAuthenticator({ userStore, mode }: { userStore: UserStore; mode: AuthMode }): Promise<Authenticator> {
+  const decoyHash = mode === 'strict' ? await hashPassword(generatePassword()) : undefined;
   return {
     async authenticate(credentials) {
       if (credentials === undefined) {
@@ -34,9 +40,8 @@ export function createAuthenticator({ userStore, mode }: { userStore: UserStore;
       }
       const user = await userStore.findByUsername(credentials.username);
       if (user === undefined) {
-        if (mode === 'demo') return { outcome: 'anonymous', subject: credentials.username };
-        // Costs what a real check costs, so that timing does not reveal which usernames exist.
-        await verifyAgainstDecoy(credentials.password);
+        if (decoyHash === undefined) return { outcome: 'anonymous', subject: credentials.username };
+        await verifyPassword(decoyHash, credentials.password);
         return { outcome: 'refused', reason: WRONG_CREDENTIALS };
       }
       return (await verifyPassword(user.passwordHash, credentials.password))

@@ -30,6 +30,8 @@ export interface RateLimitSettings {
   windowMs: number;
 }
 
+export const DEFAULT_RATE_LIMIT: RateLimitSettings = { max: 10, windowMs: 1000 };
+
 export const DEFAULT_DATABASE_PATH = 'totally_not_my_privateKeys.db';
 export const DEFAULT_KEY_TTL_SECONDS = 3600;
 export const DEFAULT_TOKEN_TTL_SECONDS = 900;
@@ -111,8 +113,8 @@ function readIssuer(env: Environment, host: string, port: number): string {
 }
 
 function readRateLimit(env: Environment): RateLimitSettings | false {
-  const max = readInteger(env, 'RATE_LIMIT_MAX', 10, 0, 1_000_000);
-  const windowMs = readInteger(env, 'RATE_LIMIT_WINDOW_MS', 1000, 1, 3_600_000);
+  const max = readInteger(env, 'RATE_LIMIT_MAX', DEFAULT_RATE_LIMIT.max, 0, 1_000_000);
+  const windowMs = readInteger(env, 'RATE_LIMIT_WINDOW_MS', DEFAULT_RATE_LIMIT.windowMs, 1, 3_600_000);
   return max === 0 ? false : { max, windowMs };
 }
 

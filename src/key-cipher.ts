@@ -2,7 +2,7 @@
  * Encryption at rest of the private keys in `keys.key`: AES-256-GCM with a fresh random IV per
  * key, under a key derived from the operator's secret (NOT_MY_KEY) with argon2id.
  */
-import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { hashRaw } from '@node-rs/argon2';
 import { sql, type Kysely } from 'kysely';
 import { argon2idOptions, OWASP_ARGON2ID_COST, type Argon2idCost } from './argon2id.js';
@@ -83,7 +83,7 @@ function aesGcmCipher(key: Buffer): KeyCipher {
 
 function opensVerifier(cipher: KeyCipher, verifier: Buffer): boolean {
   try {
-    return timingSafeEqual(Buffer.from(cipher.open(verifier)), Buffer.from(VERIFIER_PLAINTEXT));
+    return cipher.open(verifier) === VERIFIER_PLAINTEXT;
   } catch {
     return false;
   }

@@ -16,15 +16,3 @@ export function hashPassword(password: string): Promise<string> {
 export function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
   return verify(passwordHash, password);
 }
-
-let decoyHash: Promise<string> | undefined;
-
-/**
- * Spends the time a real verification would, for a user that does not exist, so that response
- * time does not tell which usernames are registered. Always false.
- */
-export async function verifyAgainstDecoy(password: string): Promise<false> {
-  decoyHash ??= hashPassword(generatePassword());
-  await verify(await decoyHash, password);
-  return false;
-}

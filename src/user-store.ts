@@ -43,6 +43,7 @@ export class DuplicateUserError extends Error {
 export interface UserStore {
   /** Creates the user and returns its id; throws {@link DuplicateUserError} for a taken username or email. */
   createUser(user: NewUser): Promise<number>;
+  /** The user with this username, in any case (usernames are unique regardless of case). */
   findByUsername(username: string): Promise<User | undefined>;
   /** Logs the authentication and, for a registered user, sets `last_login`, in one transaction. */
   recordSuccessfulAuth(auth: SuccessfulAuth): Promise<void>;
@@ -55,7 +56,7 @@ function isoFromSqliteTimestamp(timestamp: string): string {
 
 function duplicateFieldOf(error: unknown): 'username' | 'email' | undefined {
   if (!(error instanceof SQLite.SqliteError) || error.code !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
-  if (error.message.includes('users.username')) return 'username';
+  if (/users\.username|users_username_lower/.test(error.message)) return 'username';
   if (error.message.includes('users.email')) return 'email';
   return undefined;
 }
@@ -78,7 +79,11 @@ export function createUserStore(db: Kysely<Database>): UserStore {
     },
 
     async findByUsername(username) {
-      const row = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where((eb) => eb(eb.fn('lower', ['username']), '=', eb.fn('lower', [eb.val(username)])))
+        .executeTakeFirst();
       if (row === undefined) return undefined;
       return {
         id: row.id,

@@ -48,6 +48,12 @@ describe('private keys encrypted at rest', () => {
 
     const keys = storedKeys(databasePath);
     expect(keys).toHaveLength(2);
+    const reader = new SQLite(databasePath, { readonly: true });
+    const settings = reader.prepare('SELECT * FROM key_encryption').all() as { id: number; kdf: string; salt: Buffer }[];
+    reader.close();
+    expect(settings).toHaveLength(1);
+    expect(JSON.parse(settings[0]?.kdf ?? '')).toEqual({ name: 'argon2id', memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    expect(settings[0]?.salt).toHaveLength(16);
     for (const { key } of keys) {
       expect(key.toString('latin1').trim()).not.toMatch(/^-----BEGIN/);
       expect(key.toString('latin1')).not.toContain('PRIVATE KEY');

@@ -37,6 +37,19 @@ describe('rate limiting of POST /auth', () => {
     expect(await authLogCount(app)).toBe(10);
   });
 
+  it('neither logs a refused request nor counts it as a login', async () => {
+    const app = await readyApp({ rateLimit: { max: 1, windowMs: 1000 } });
+    const registration = await app.inject({ method: 'POST', url: '/register', payload: { username: 'testor_1a2b3c4d', email: 'testor_1a2b3c4d@test.com' } });
+    const credentials = { username: 'testor_1a2b3c4d', password: registration.json<{ password: string }>().password };
+    vi.advanceTimersByTime(1000);
+    expect((await app.inject({ method: 'POST', url: '/auth', payload: credentials })).statusCode).toBe(200);
+    await app.database.updateTable('users').set({ last_login: null }).execute();
+
+    expect((await app.inject({ method: 'POST', url: '/auth', payload: credentials })).statusCode).toBe(429);
+    expect(await app.database.selectFrom('users').select('last_login').executeTakeFirstOrThrow()).toEqual({ last_login: null });
+    expect(await authLogCount(app)).toBe(1);
+  });
+
   it('opens a fresh window once the last one has passed', async () => {
     const app = await readyApp({ rateLimit: { max: 2, windowMs: 1000 } });
     expect((await auth(app)).statusCode).toBe(200);

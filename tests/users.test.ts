@@ -87,6 +87,7 @@ describe('POST /register', () => {
 
   it.each([
     ['username', { username: 'testor_1a2b3c4d', email: 'other@test.com' }, 'That username is already registered'],
+    ['username, in any case', { username: 'Testor_1A2B3C4D', email: 'other@test.com' }, 'That username is already registered'],
     ['email, in any case', { username: 'someone_else', email: 'TESTOR_1A2B3C4D@test.com' }, 'That email is already registered'],
   ])('answers a duplicate %s with 409 and writes nothing', async (_name, payload, message) => {
     const app = await readyApp();
@@ -106,11 +107,21 @@ describe('POST /register', () => {
     ['a 65-character username', { username: 'u'.repeat(65), email: 'a@test.com' }],
     ['a username with a space', { username: 'two words', email: 'a@test.com' }],
     ['a username starting with a hyphen', { username: '-testor', email: 'a@test.com' }],
-    ['a username that is not a string', { username: { name: 'testor' }, email: 'a@test.com' }],
+    ['a username that is an object', { username: { name: 'testor' }, email: 'a@test.com' }],
+    ['a username that is a number', { username: 12345678, email: 'a@test.com' }],
+    ['a username in an array', { username: ['testor'], email: 'a@test.com' }],
+    ['an email in an array', { username: 'testor', email: ['a@test.com'] }],
   ])('refuses %s with 400 and writes nothing', async (_name, payload) => {
     const app = await readyApp();
     const response = await app.inject({ method: 'POST', url: '/register', ...(payload && { payload }) });
     expectJsonError(response, 400);
+    expect(await userRows(app)).toEqual([]);
+  });
+
+  it('reserves the subject of demo tokens', async () => {
+    const app = await readyApp();
+    const response = await app.inject({ method: 'POST', url: '/register', payload: { username: 'Demo-User', email: 'demo@test.com' } });
+    expect(expectJsonError(response, 409)).toBe('That username is reserved');
     expect(await userRows(app)).toEqual([]);
   });
 
@@ -150,6 +161,21 @@ describe('POST /auth in demo mode', () => {
     }
     expect(await authLogRows(app)).toEqual([]);
     expect((await userRows(app))[0]?.last_login).toBeNull();
+  });
+
+  it('checks the password of a registered user named in another case, and issues the token in the registered name', async () => {
+    const app = await readyApp();
+    const password = await register(app);
+    expectJsonError(await app.inject({ method: 'POST', url: '/auth', payload: { username: 'TESTOR_1A2B3C4D', password: 'wrong' } }), 401);
+    expect(decodeJwt(await tokenFor(app, { payload: { username: 'TESTOR_1A2B3C4D', password } })).sub).toBe('testor_1a2b3c4d');
+  });
+
+  it.each([
+    ['a numeric password', { username: 'testor_1a2b3c4d', password: 12345 }],
+    ['a username in an array', { username: ['testor_1a2b3c4d'], password: 'x' }],
+  ])('refuses %s with 400 rather than coercing it', async (_name, payload) => {
+    const app = await readyApp();
+    expect(expectJsonError(await app.inject({ method: 'POST', url: '/auth', payload }), 400)).toMatch(/^body\/(username|password) must be string$/);
   });
 
   it('still issues tokens to unknown users and to requests without credentials, logged without a user', async () => {
@@ -221,10 +247,11 @@ describe('GET /users/me', () => {
     }
   });
 
-  it('refuses expired, forged, foreign and demo tokens', async () => {
+  it('refuses expired, forged and foreign tokens', async () => {
     const time = manualClock();
     const app = await readyApp({ clock: time.clock, tokenTtlSeconds: 60 });
-    const token = await registeredToken(app);
+    const password = await register(app);
+    const token = await tokenFor(app, { payload: { username: 'testor_1a2b3c4d', password } });
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const { signingKey } = await app.keyring.current();
     const reSigned = (claims: Record<string, unknown>, kid = signingKey.kid) =>
@@ -238,11 +265,12 @@ describe('GET /users/me', () => {
       'another issuer': await reSigned({ ...claims, iss: 'https://evil.example' }),
       'an unknown kid': await reSigned(claims, '999'),
       'a token for a user that does not exist': await reSigned({ ...claims, sub: 'ghost' }),
-      'an expired-key token': await tokenFor(app, { url: '/auth?expired=true', payload: { username: 'nobody' } }),
+      'a token from the expired key, for the same user': await tokenFor(app, { url: '/auth?expired=true', payload: { username: 'testor_1a2b3c4d', password } }),
     };
     for (const [name, refusedToken] of Object.entries(refused)) {
       const response = await me(app, `Bearer ${refusedToken}`);
-      expect(response.statusCode, name).toBe(401);
+      const expectedMessage = name === 'a token for a user that does not exist' ? 'The token was not issued to a registered user' : 'The token is invalid or expired';
+      expect(expectJsonError(response, 401), name).toBe(expectedMessage);
       expect(response.headers['www-authenticate'], name).toBe('Bearer realm="jwks-server", error="invalid_token"');
     }
 

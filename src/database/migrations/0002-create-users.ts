@@ -12,6 +12,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('date_registered', 'timestamp', (column) => column.defaultTo(sql`CURRENT_TIMESTAMP`))
     .addColumn('last_login', 'timestamp')
     .execute();
+  // Usernames differing only in case would be different users that look the same.
+  await db.schema.createIndex('users_username_lower').ifNotExists().unique().on('users').expression(sql`lower(username)`).execute();
   await db.schema
     .createTable('auth_logs')
     .ifNotExists()
