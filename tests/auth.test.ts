@@ -4,13 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { AUTH_BODY_LIMIT_BYTES } from '../routes/auth.js';
 import { DEFAULT_ISSUER } from '../src/app.js';
 import { DEMO_SUBJECT } from '../src/authenticator.js';
-import { countKeys, decodeToken, manualClock, readyApp } from './helpers.js';
+import { basic, countKeys, decodeToken, expectJsonError, manualClock, readyApp } from './helpers.js';
 
 const TOKEN_TTL = 300;
-
-function basic(username: string, password: string): string {
-  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-}
 
 function tokenOf(response: LightMyRequestResponse): string {
   expect(response.statusCode).toBe(200);
@@ -18,17 +14,6 @@ function tokenOf(response: LightMyRequestResponse): string {
   const body = response.json<{ token: string }>();
   expect(Object.keys(body)).toEqual(['token']);
   return body.token;
-}
-
-function expectJsonError(response: LightMyRequestResponse, statusCode: number): { message: string } {
-  expect(response.statusCode).toBe(statusCode);
-  expect(response.headers['content-type']).toMatch(/^application\/json/);
-  const body = response.json<Record<string, unknown>>();
-  expect(Object.keys(body).sort()).toEqual(['error', 'message', 'statusCode']);
-  expect(body.statusCode).toBe(statusCode);
-  expect(typeof body.message).toBe('string');
-  expect(response.body).not.toMatch(/\bat .+:\d+:\d+|BEGIN|PRIVATE/);
-  return body as { message: string };
 }
 
 async function verifyAgainstServedJwks(app: FastifyInstance, token: string) {
@@ -141,7 +126,7 @@ describe('POST /auth', () => {
     const response = await app.inject({ method, url: '/auth' });
     expect(response.statusCode).toBe(405);
     expect(response.headers.allow).toBe('POST');
-    if (method !== 'HEAD') expect(expectJsonError(response, 405).message).toBe(`${method} is not allowed here; use POST`);
+    if (method !== 'HEAD') expect(expectJsonError(response, 405)).toBe(`${method} is not allowed here; use POST`);
   });
 
   it.each([
@@ -151,7 +136,7 @@ describe('POST /auth', () => {
   ])('answers PUT with %s with 405 too, without reading the body', async (_name, headers, payload) => {
     const app = await readyApp();
     const response = await app.inject({ method: 'PUT', url: '/auth', headers, payload });
-    expect(expectJsonError(response, 405).message).toBe('PUT is not allowed here; use POST');
+    expect(expectJsonError(response, 405)).toBe('PUT is not allowed here; use POST');
     expect(response.headers.allow).toBe('POST');
   });
 });

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
 
@@ -58,3 +58,19 @@ export function decodeToken(token: string) {
 }
 
 export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+export function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/** Asserts the JSON error shape, with no stack trace or key material, and returns its message. */
+export function expectJsonError(response: LightMyRequestResponse, statusCode: number): string {
+  expect(response.statusCode).toBe(statusCode);
+  expect(response.headers['content-type']).toMatch(/^application\/json/);
+  const body = response.json<Record<string, unknown>>();
+  expect(Object.keys(body).sort()).toEqual(['error', 'message', 'statusCode']);
+  expect(body.statusCode).toBe(statusCode);
+  expect(response.body).not.toMatch(/\bat .+:\d+:\d+|BEGIN|PRIVATE/);
+  if (typeof body.message !== 'string') throw new Error('the error message is not a string');
+  return body.message;
+}

@@ -1,17 +1,13 @@
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { decodeJwt, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { DEMO_SUBJECT } from '../src/authenticator.js';
-import { manualClock, readyApp } from './helpers.js';
+import { basic, expectJsonError, manualClock, readyApp } from './helpers.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const SQLITE_TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
 const ISO_SECOND = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
-
-function basic(username: string, password: string): string {
-  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-}
 
 async function register(app: FastifyInstance, username = 'testor_1a2b3c4d', email = `${username}@test.com`): Promise<string> {
   const response = await app.inject({ method: 'POST', url: '/register', payload: { username, email } });
@@ -31,14 +27,6 @@ function userRows(app: FastifyInstance) {
 
 function authLogRows(app: FastifyInstance) {
   return app.database.selectFrom('auth_logs').selectAll().orderBy('id').execute();
-}
-
-function expectJsonError(response: LightMyRequestResponse, statusCode: number): string {
-  expect(response.statusCode).toBe(statusCode);
-  const body = response.json<{ statusCode: number; error: string; message: string }>();
-  expect(Object.keys(body).sort()).toEqual(['error', 'message', 'statusCode']);
-  expect(body.statusCode).toBe(statusCode);
-  return body.message;
 }
 
 describe('the users and auth_logs tables', () => {
