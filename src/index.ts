@@ -1,8 +1,12 @@
-/** The package's public surface: the service plugin, the app builder and their types. */
-export { buildApp, jwksService, type AppOptions, type JwksServiceOptions } from './app.js';
-export { ConfigError, loadConfig, type ServerConfig } from './config.js';
+/** The package's public surface: the service plugin, the app builder, their types and typed errors. */
+export { buildApp, DEFAULT_ISSUER, jwksService, type AppOptions, type JwksServiceOptions } from './app.js';
+export { AUTH_MODES, DEMO_SUBJECT, type Authentication, type Authenticator, type AuthMode } from './authenticator.js';
+export { ConfigError, loadConfig, type RateLimitSettings, type ServerConfig } from './config.js';
 export { systemClock, type Clock } from './clock.js';
-export type { Database, KeysTable } from './database/schema.js';
+export type { AuthLogsTable, Database, KeysTable, UsersTable } from './database/schema.js';
+export { KeyEncryptionError } from './key-cipher.js';
 export type { EnsuredKeys, KeyStore, StoredKey } from './key-store.js';
 export type { Jwks, Keyring, KeyringKey, KeyringSnapshot, PublicJwk } from './keyring.js';
 export type { IssueTokenOptions, Signer } from './signer.js';
+export { InvalidTokenError, type TokenVerifier } from './token-verifier.js';
+export { DuplicateUserError, type User, type UserStore } from './user-store.js';
