@@ -1,5 +1,4 @@
 /** The user repository: registered users and the log of successful authentications. */
-import SQLite from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database/schema.js';
 
@@ -55,7 +54,7 @@ function isoFromSqliteTimestamp(timestamp: string): string {
 }
 
 function duplicateFieldOf(error: unknown): 'username' | 'email' | undefined {
-  if (!(error instanceof SQLite.SqliteError) || error.code !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
+  if (!(error instanceof Error) || !('code' in error) || error.code !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
   if (/users\.username|users_username_lower/.test(error.message)) return 'username';
   if (error.message.includes('users.email')) return 'email';
   return undefined;

@@ -5,10 +5,12 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import SQLite from 'better-sqlite3';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { temporaryDirectory } from './helpers.js';
+
+const SQLite = await loadSqliteDriver();
 
 const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
 const SERVER_ENV_VARIABLES = [

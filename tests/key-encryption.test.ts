@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import SQLite from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
 import { openDatabase } from '../src/database/connection.js';
 import { KeyEncryptionError, prepareKeyCipher } from '../src/key-cipher.js';
+import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { temporaryDirectory } from './helpers.js';
+
+const SQLite = await loadSqliteDriver();
 
 const SECRET = 'correct horse battery staple';
 

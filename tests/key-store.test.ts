@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import SQLite from 'better-sqlite3';
 import { NO_MIGRATIONS, sql, type Kysely } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMigrator, openDatabase } from '../src/database/connection.js';
 import type { Database } from '../src/database/schema.js';
 import { generateRsaPrivateKeyPem } from '../src/key-generation.js';
 import { createKeyStore } from '../src/key-store.js';
+import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { temporaryDirectory } from './helpers.js';
+
+const SQLite = await loadSqliteDriver();
 
 const NOW = 1_800_000_000;
 const PKCS1_PEM = /^-----BEGIN RSA PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END RSA PRIVATE KEY-----\n$/;

@@ -1,8 +1,9 @@
 /** Opens the SQLite database behind the key store and brings its schema up to date. */
-import SQLite from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
+import { loadSqliteDriver, type SqliteDriver } from './sqlite-driver.js';
 import { withWriteLock } from './write-lock.js';
 
 const IN_MEMORY_DATABASE = ':memory:';
@@ -37,8 +38,8 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   });
 }
 
-function openSqlite(path: string): SQLite.Database {
-  let sqlite: SQLite.Database | undefined;
+function openSqlite(SQLite: SqliteDriver, path: string): BetterSqlite3.Database {
+  let sqlite: BetterSqlite3.Database | undefined;
   try {
     sqlite = new SQLite(path, { timeout: 5000 });
     if (path !== IN_MEMORY_DATABASE) sqlite.pragma('journal_mode = WAL');
@@ -56,7 +57,7 @@ function openSqlite(path: string): SQLite.Database {
  * file, never block the server, and waits for a busy lock rather than failing at once.
  */
 export async function openDatabase(path: string): Promise<Kysely<Database>> {
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(path) }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(await loadSqliteDriver(), path) }) });
   try {
     await migrateToLatest(db);
   } catch (error) {
