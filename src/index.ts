@@ -1,4 +1,11 @@
 /** The package's public surface: the service plugin, the app builder, their types and typed errors. */
+// Re-exporting the plugins' option types also brings their `declare module 'fastify'` blocks into
+// this file's declarations, so that a consumer's `app.signer` and the like are typed.
+export type { DatabasePluginOptions } from '../plugins/database.js';
+export type { KeyStorePluginOptions } from '../plugins/key-store.js';
+export type { KeyringPluginOptions } from '../plugins/keyring.js';
+export type { SignerPluginOptions } from '../plugins/signer.js';
+export type { UsersPluginOptions } from '../plugins/users.js';
 export { buildApp, DEFAULT_ISSUER, jwksService, type AppOptions, type JwksServiceOptions } from './app.js';
 export { AUTH_MODES, DEMO_SUBJECT, type Authentication, type Authenticator, type AuthMode } from './authenticator.js';
 export { ConfigError, loadConfig, type RateLimitSettings, type ServerConfig } from './config.js';
