@@ -1,6 +1,7 @@
 /** Explains a failure to start in one line that names the setting at fault. */
 import type { ServerConfig } from './config.js';
 import { DatabaseOpenError, MigrationError } from './database/connection.js';
+import { errorCode } from './error-code.js';
 import { KeyEncryptionError } from './key-cipher.js';
 
 function withCause(error: Error): string {
@@ -14,8 +15,7 @@ export function describeStartupFailure(error: unknown, config: Pick<ServerConfig
   }
   // Its message names NOT_MY_KEY already.
   if (error instanceof KeyEncryptionError) return error.message;
-  const code = error instanceof Error && 'code' in error ? error.code : undefined;
-  switch (code) {
+  switch (errorCode(error)) {
     case 'EADDRINUSE':
       return `PORT ${String(config.port)} is already in use on ${config.host}`;
     case 'EACCES':

@@ -1,6 +1,7 @@
 /** The user repository: registered users and the log of successful authentications. */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database/schema.js';
+import { errorCode } from './error-code.js';
 
 export interface User {
   id: number;
@@ -54,7 +55,7 @@ function isoFromSqliteTimestamp(timestamp: string): string {
 }
 
 function duplicateFieldOf(error: unknown): 'username' | 'email' | undefined {
-  if (!(error instanceof Error) || !('code' in error) || error.code !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
+  if (!(error instanceof Error) || errorCode(error) !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
   if (/users\.username|users_username_lower/.test(error.message)) return 'username';
   if (error.message.includes('users.email')) return 'email';
   return undefined;

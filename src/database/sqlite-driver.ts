@@ -1,11 +1,8 @@
 /** Chooses the better-sqlite3 build that is safe on the running Node.js. */
 import type BetterSqlite3 from 'better-sqlite3';
+import { errorCode } from '../error-code.js';
 
 export type SqliteDriver = typeof BetterSqlite3;
-
-function isModuleNotFound(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && error.code === 'ERR_MODULE_NOT_FOUND';
-}
 
 let driver: Promise<SqliteDriver> | undefined;
 
@@ -19,7 +16,7 @@ export function loadSqliteDriver(): Promise<SqliteDriver> {
   driver ??= import('better-sqlite3-13').then(
     (module) => module.default,
     async (error: unknown) => {
-      if (!isModuleNotFound(error)) throw error;
+      if (errorCode(error) !== 'ERR_MODULE_NOT_FOUND') throw error;
       return (await import('better-sqlite3')).default;
     },
   );
