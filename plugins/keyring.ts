@@ -1,6 +1,11 @@
-/** Decorates the instance with the keyring, loaded (and the keys it needs generated) before the server is ready. */
+/**
+ * Decorates the instance with the keyring, loaded (and the keys it needs generated) before the
+ * server is ready, and runs its scheduler: an unref'd timer, so it never keeps a process alive.
+ */
 import fp from 'fastify-plugin';
+import type { AlgorithmList } from '../src/algorithms.js';
 import type { Clock } from '../src/clock.js';
+import type { RotationPolicy } from '../src/key-lifecycle.js';
 import { createKeyring, type Keyring } from '../src/keyring.js';
 
 declare module 'fastify' {
@@ -10,23 +15,50 @@ declare module 'fastify' {
 }
 
 export interface KeyringPluginOptions {
-  keyTtlSeconds: number;
+  algorithms: AlgorithmList;
+  policy: RotationPolicy;
+  expiredKeyRetentionSeconds: number;
+  /** How often the scheduler looks for changes by other processes and for due rotations. */
+  syncIntervalMs: number;
   clock: Clock;
 }
 
 export default fp<KeyringPluginOptions>(
-  async (app, { keyTtlSeconds, clock }) => {
+  async (app, { algorithms, policy, expiredKeyRetentionSeconds, syncIntervalMs, clock }) => {
     const keyring = createKeyring({
       keyStore: app.keyStore,
-      keyTtlSeconds,
+      algorithms,
+      policy,
+      expiredKeyRetentionSeconds,
       clock,
-      onKeysGenerated: (kids) => {
-        app.log.info({ kids }, 'generated RSA keys');
+      onMaintenance: (report) => {
+        app.log.info(report, 'maintained keys');
+      },
+      onPruned: (kids) => {
+        app.log.info({ kids }, 'pruned keys');
       },
     });
-    const { jwks, expiredKey } = await keyring.current();
-    app.log.info({ publishedKids: jwks.keys.map((jwk) => jwk.kid), expiredKid: expiredKey.kid }, 'keyring loaded');
+    const { jwks } = await keyring.current();
+    app.log.info({ publishedKids: jwks.keys.map((jwk) => jwk.kid), algorithms }, 'keyring loaded');
     app.decorate('keyring', keyring);
+
+    let step: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      // A step that generates keys can outlast the interval; the next one waits its turn.
+      step ??= keyring
+        .sync()
+        .catch((error: unknown) => {
+          app.log.error({ err: error }, 'key maintenance failed; retrying at the next step');
+        })
+        .finally(() => {
+          step = undefined;
+        });
+    }, syncIntervalMs).unref();
+    app.addHook('onClose', async () => {
+      clearInterval(timer);
+      // The database closes after this plugin; a step still running must not find it gone.
+      await step;
+    });
   },
   { name: 'jwks-keyring', fastify: '5.x', dependencies: ['jwks-key-store'] },
 );

@@ -13,14 +13,15 @@ declare module 'fastify' {
 
 export interface SignerPluginOptions {
   issuer: string;
+  audience?: string | undefined;
   tokenTtlSeconds: number;
   clock: Clock;
 }
 
 export default fp<SignerPluginOptions>(
-  (app, { issuer, tokenTtlSeconds, clock }, done) => {
-    app.decorate('signer', createSigner({ keyring: app.keyring, issuer, tokenTtlSeconds, clock }));
-    app.decorate('tokenVerifier', createTokenVerifier({ keyring: app.keyring, issuer, clock }));
+  (app, { issuer, audience, tokenTtlSeconds, clock }, done) => {
+    app.decorate('signer', createSigner({ keyring: app.keyring, issuer, audience, tokenTtlSeconds, clock }));
+    app.decorate('tokenVerifier', createTokenVerifier({ keyring: app.keyring, issuer, audience, clock }));
     done();
   },
   { name: 'jwks-signer', fastify: '5.x', dependencies: ['jwks-keyring'] },

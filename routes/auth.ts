@@ -1,5 +1,6 @@
 /** POST /auth: issues a signed JWT to the subject the credentials name, once they pass the authenticator. */
 import type { FastifyPluginCallback, preValidationHookHandler } from 'fastify';
+import type { SigningAlgorithm } from '../src/algorithms.js';
 import { parseBasicCredentials, type Credentials } from '../src/basic-credentials.js';
 import { rejectOtherMethods, requireStringFields } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
@@ -12,6 +13,7 @@ interface AuthBody {
 
 interface AuthQuery {
   expired?: string;
+  alg?: SigningAlgorithm;
 }
 
 /** Credentials are small; anything bigger is refused with 413 before it is parsed. */
@@ -36,7 +38,7 @@ export const authRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: rateLimitConfig(rateLimit),
       preValidation: [treatMissingBodyAsEmpty, requireStringFields('username', 'password')],
-      schema: { querystring: authQuery, body: authBody, response: { 200: tokenResponse, ...errorResponses } },
+      schema: { querystring: authQuery(app.keyring.algorithms), body: authBody, response: { 200: tokenResponse, ...errorResponses } },
     },
     async (request, reply) => {
       const credentials = parseBasicCredentials(request.headers.authorization) ?? credentialsFromBody(request.body);
@@ -48,7 +50,7 @@ export const authRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
       const expired = request.query.expired !== undefined && EXPIRED_FLAG_SET.includes(request.query.expired);
       const user = authentication.outcome === 'user' ? authentication.user : undefined;
       const subject = authentication.outcome === 'user' ? authentication.user.username : authentication.subject;
-      const token = await app.signer.issueToken({ subject, expired, passwordVerified: user !== undefined });
+      const token = await app.signer.issueToken({ subject, algorithm: request.query.alg, expired, passwordVerified: user !== undefined });
       await app.userStore.recordSuccessfulAuth({ requestIp: request.ip, userId: user?.id ?? null });
       return { token };
     },

@@ -1,6 +1,7 @@
 /** What every route module shares: the error reply and the 405 for methods a path does not take. */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, preValidationHookHandler } from 'fastify';
+import type { CachedDocument } from '../src/cached-document.js';
 import { errorResponses } from './schemas.js';
 
 /**
@@ -59,4 +60,25 @@ export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: r
     // Never reached, as the hook always answers; Fastify requires a handler all the same.
     handler: reject,
   });
+}
+
+/**
+ * Whether an If-None-Match header matches `etag` (RFC 9110 §13.1.2): `*`, or a list of entity
+ * tags compared weakly. (@fastify/etag compares the whole header with one tag, and hashes every
+ * body it sends; ours are hashed once per key set.)
+ */
+export function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((candidate) => {
+    const tag = candidate.trim();
+    return tag === '*' || tag === etag || tag === `W/${etag}`;
+  });
+}
+
+/** Sends a pre-serialized JSON body that every client may cache for `maxAgeSeconds`, or a 304 when the client has it. */
+export function sendCachedDocument(request: FastifyRequest, reply: FastifyReply, document: CachedDocument, maxAgeSeconds: number): FastifyReply {
+  void reply.header('cache-control', `public, max-age=${String(maxAgeSeconds)}`).header('etag', document.etag);
+  if (matchesIfNoneMatch(request.headers['if-none-match'], document.etag)) return reply.code(304).send();
+  // A string with a JSON content type is sent as it is: no serialization per request.
+  return reply.type('application/json; charset=utf-8').send(document.json);
 }

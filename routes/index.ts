@@ -5,10 +5,17 @@ import sensible from '@fastify/sensible';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { authRoutes } from './auth.js';
 import { sendSafeError } from './http.js';
-import { jwksRoutes } from './jwks.js';
 import type { RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponse } from './schemas.js';
 import { userRoutes } from './users.js';
+import { WELL_KNOWN_PREFIX, wellKnownRoutes, type WellKnownRoutesOptions } from './well-known.js';
+
+export interface ServiceRoutesOptions extends RateLimitedRoutesOptions {
+  issuer: string;
+  audience: string | undefined;
+  /** Cache-Control max-age of the key and discovery documents. */
+  jwksMaxAgeSeconds: number;
+}
 
 // Clients such as the course grader POST with `Content-Type: application/json` and no body (or
 // only white space); that is a request without credentials, not malformed JSON.
@@ -26,7 +33,7 @@ function acceptEmptyJsonBodies(app: FastifyInstance): void {
   });
 }
 
-export const serviceRoutes: FastifyPluginAsync<RateLimitedRoutesOptions> = async (app, { rateLimit }) => {
+export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { rateLimit, issuer, audience, jwksMaxAgeSeconds }) => {
   // The host app may have registered these already; registering them twice is an error.
   if (!app.hasPlugin('@fastify/sensible')) await app.register(sensible);
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
@@ -37,5 +44,6 @@ export const serviceRoutes: FastifyPluginAsync<RateLimitedRoutesOptions> = async
   app.setErrorHandler(sendSafeError);
   await app.register(authRoutes, { rateLimit });
   await app.register(userRoutes, { rateLimit });
-  await app.register(jwksRoutes);
+  const wellKnown: WellKnownRoutesOptions = { maxAgeSeconds: jwksMaxAgeSeconds, issuer, audience };
+  await app.register(wellKnownRoutes, { prefix: WELL_KNOWN_PREFIX, ...wellKnown });
 };

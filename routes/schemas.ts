@@ -1,4 +1,5 @@
 /** JSON schemas of every request and response; Fastify validates and serializes with them. */
+import { SIGNING_ALGORITHMS } from '../src/algorithms.js';
 import { MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH } from '../src/basic-credentials.js';
 
 export const errorResponse = {
@@ -24,12 +25,16 @@ export const errorResponses = {
 export const EXPIRED_FLAG_SET = ['', 'true', 'True', 'TRUE', '1'];
 const EXPIRED_FLAG_UNSET = ['false', 'False', 'FALSE', '0'];
 
-export const authQuery = {
-  type: 'object',
-  properties: {
-    expired: { type: 'string', enum: [...EXPIRED_FLAG_SET, ...EXPIRED_FLAG_UNSET] },
-  },
-} as const;
+/** The query of `POST /auth`; `alg` must name one of the algorithms the server signs with. */
+export function authQuery(algorithms: readonly string[]) {
+  return {
+    type: 'object',
+    properties: {
+      expired: { type: 'string', enum: [...EXPIRED_FLAG_SET, ...EXPIRED_FLAG_UNSET] },
+      alg: { type: 'string', enum: [...algorithms] },
+    },
+  } as const;
+}
 
 export const authBody = {
   type: 'object',
@@ -79,19 +84,22 @@ export const tokenResponse = {
   },
 } as const;
 
-// additionalProperties: false makes the serializer drop any member not named here, so a private
-// member (d, p, q, dp, dq, qi) could never reach a client even if one slipped into a JWK.
+// The key endpoints send bodies serialized once per key set, built member by member from the
+// public key (src/public-jwk.ts); these schemas describe them, and list every member there is.
 const publicJwk = {
   type: 'object',
-  required: ['kty', 'kid', 'use', 'alg', 'n', 'e'],
+  required: ['kty', 'kid', 'use', 'alg'],
   additionalProperties: false,
   properties: {
-    kty: { type: 'string' },
+    kty: { type: 'string', enum: ['RSA', 'EC', 'OKP'] },
     kid: { type: 'string' },
-    use: { type: 'string' },
-    alg: { type: 'string' },
+    use: { type: 'string', enum: ['sig'] },
+    alg: { type: 'string', enum: [...SIGNING_ALGORITHMS] },
     n: { type: 'string' },
     e: { type: 'string' },
+    crv: { type: 'string', enum: ['P-256', 'P-384', 'Ed25519'] },
+    x: { type: 'string' },
+    y: { type: 'string' },
   },
 } as const;
 
@@ -101,5 +109,23 @@ export const jwksResponse = {
   additionalProperties: false,
   properties: {
     keys: { type: 'array', items: publicJwk },
+  },
+} as const;
+
+const stringList = { type: 'array', items: { type: 'string' } } as const;
+
+/** OpenID Connect Discovery 1.0 §3 and RFC 8414 §2: one document answers both. */
+export const discoveryResponse = {
+  type: 'object',
+  required: ['issuer', 'jwks_uri', 'token_endpoint', 'response_types_supported', 'subject_types_supported', 'id_token_signing_alg_values_supported'],
+  additionalProperties: false,
+  properties: {
+    issuer: { type: 'string' },
+    jwks_uri: { type: 'string', format: 'uri' },
+    token_endpoint: { type: 'string', format: 'uri' },
+    response_types_supported: stringList,
+    subject_types_supported: stringList,
+    id_token_signing_alg_values_supported: stringList,
+    claims_supported: stringList,
   },
 } as const;

@@ -13,29 +13,53 @@ import { sendNotFound, sendSafeError } from '../routes/http.js';
 import { serviceRoutes } from '../routes/index.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AuthMode } from './authenticator.js';
-import { DEFAULT_KEY_TTL_SECONDS, DEFAULT_RATE_LIMIT, DEFAULT_TOKEN_TTL_SECONDS, type RateLimitSettings } from './config.js';
+import { DEFAULT_ALGORITHMS, type AlgorithmList } from './algorithms.js';
+import {
+  DEFAULT_EXPIRED_KEY_RETENTION_SECONDS,
+  DEFAULT_JWKS_MAX_AGE_SECONDS,
+  DEFAULT_KEY_TTL_SECONDS,
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  type RateLimitSettings,
+} from './config.js';
 
 export interface JwksServiceOptions {
   /** The SQLite file that holds the keys (created if missing), or `:memory:`. */
   databasePath: string;
-  /** Lifetime of a generated key, in seconds. Default 3600. */
+  /** How long each key signs, in seconds. Default 3600. */
   keyTtlSeconds?: number;
-  /** Lifetime of an issued token, in seconds; never past its key's expiry. Default 900. */
+  /** Lifetime of an issued token, in seconds. Default 900, or `keyTtlSeconds` if shorter. */
   tokenTtlSeconds?: number;
+  /**
+   * Cache-Control max-age of the key and discovery endpoints, and the least time a key is
+   * published before it signs. Default 300, or `keyTtlSeconds` if shorter.
+   */
+  jwksMaxAgeSeconds?: number;
+  /** How long expired and revoked keys are kept before they are pruned. Default one day. */
+  expiredKeyRetentionSeconds?: number;
+  /** The algorithms tokens are signed with, the default first. Default `['RS256']`. */
+  algorithms?: AlgorithmList;
   /** The `iss` claim of every token, required back by `/users/me`. Default `jwks-server`. */
   issuer?: string;
+  /** The `aud` claim of every token, required back by `/users/me`. Default: none. */
+  audience?: string | undefined;
   /** `demo` (default): anyone gets a token, registered users' passwords are checked. `strict`: registered users only. */
   authMode?: AuthMode;
   /** The secret private keys are encrypted with at rest (AES-256-GCM); without one they are stored as PEM. */
   keyEncryptionSecret?: string | undefined;
   /** Per-IP limit on `POST /auth` and `POST /register`; `false` for none. Default 10 per 1000 ms. */
   rateLimit?: RateLimitSettings | false;
+  /** How often, in milliseconds, keys changed by other processes are picked up and due rotations made. Default 1000. */
+  keySyncIntervalMs?: number;
   /** Source of the current unix time; tests inject one to move time. */
   clock?: Clock;
 }
 
 /** The plugin cannot know where it is served from; the standalone server derives its issuer from HOST and PORT. */
 export const DEFAULT_ISSUER = 'jwks-server';
+
+/** Keys changed by the admin CLI or another instance are served within about this long. */
+export const DEFAULT_KEY_SYNC_INTERVAL_MS = 1000;
 
 /**
  * Registers the decorators `database`, `keyStore`, `keyring`, `signer`, `tokenVerifier`,
@@ -47,12 +71,25 @@ export const jwksService = fp<JwksServiceOptions>(
     const clock = options.clock ?? systemClock;
     const keyTtlSeconds = options.keyTtlSeconds ?? DEFAULT_KEY_TTL_SECONDS;
     const tokenTtlSeconds = options.tokenTtlSeconds ?? Math.min(DEFAULT_TOKEN_TTL_SECONDS, keyTtlSeconds);
+    const jwksMaxAgeSeconds = options.jwksMaxAgeSeconds ?? Math.min(DEFAULT_JWKS_MAX_AGE_SECONDS, keyTtlSeconds);
+    const issuer = options.issuer ?? DEFAULT_ISSUER;
     await app.register(databasePlugin, { databasePath: options.databasePath });
     await app.register(keyStorePlugin, { keyEncryptionSecret: options.keyEncryptionSecret });
-    await app.register(keyringPlugin, { keyTtlSeconds, clock });
-    await app.register(signerPlugin, { issuer: options.issuer ?? DEFAULT_ISSUER, tokenTtlSeconds, clock });
+    await app.register(keyringPlugin, {
+      algorithms: options.algorithms ?? DEFAULT_ALGORITHMS,
+      policy: { keyTtlSeconds, tokenTtlSeconds, leadSeconds: jwksMaxAgeSeconds },
+      expiredKeyRetentionSeconds: options.expiredKeyRetentionSeconds ?? DEFAULT_EXPIRED_KEY_RETENTION_SECONDS,
+      syncIntervalMs: options.keySyncIntervalMs ?? DEFAULT_KEY_SYNC_INTERVAL_MS,
+      clock,
+    });
+    await app.register(signerPlugin, { issuer, audience: options.audience, tokenTtlSeconds, clock });
     await app.register(usersPlugin, { authMode: options.authMode ?? 'demo' });
-    await app.register(serviceRoutes, { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT });
+    await app.register(serviceRoutes, {
+      rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
+      issuer,
+      audience: options.audience,
+      jwksMaxAgeSeconds,
+    });
   },
   { name: 'jwks-service', fastify: '5.x' },
 );

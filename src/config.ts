@@ -1,5 +1,6 @@
 /** Reads the standalone server's configuration from the environment, once, and validates it. */
 import { isIP } from 'node:net';
+import { DEFAULT_ALGORITHMS, isSigningAlgorithm, SIGNING_ALGORITHMS, type AlgorithmList } from './algorithms.js';
 import { AUTH_MODES, type AuthMode } from './authenticator.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -10,11 +11,20 @@ export interface ServerConfig {
   port: number;
   /** Path of the SQLite file; `:memory:` for a throwaway database. */
   databasePath: string;
+  /** How long each key signs. */
   keyTtlSeconds: number;
   tokenTtlSeconds: number;
+  /** Cache-Control max-age of the key endpoints, and the least time a key is published before it signs. */
+  jwksMaxAgeSeconds: number;
+  /** How long expired and revoked keys are kept before they are pruned. */
+  expiredKeyRetentionSeconds: number;
+  /** The algorithms tokens are signed with, the default first. */
+  algorithms: AlgorithmList;
   logLevel: LogLevel;
   /** The `iss` of every token, and what `/users/me` requires. */
   issuer: string;
+  /** The `aud` of every token, and what `/users/me` requires; none when unset. */
+  audience: string | undefined;
   authMode: AuthMode;
   /** NOT_MY_KEY: the secret private keys are encrypted with at rest; unset keeps them PEM. */
   keyEncryptionSecret: string | undefined;
@@ -35,6 +45,10 @@ export const DEFAULT_RATE_LIMIT: RateLimitSettings = { max: 10, windowMs: 1000 }
 export const DEFAULT_DATABASE_PATH = 'totally_not_my_privateKeys.db';
 export const DEFAULT_KEY_TTL_SECONDS = 3600;
 export const DEFAULT_TOKEN_TTL_SECONDS = 900;
+export const DEFAULT_JWKS_MAX_AGE_SECONDS = 300;
+export const DEFAULT_EXPIRED_KEY_RETENTION_SECONDS = 24 * 3600;
+
+const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
 
 /** A configuration problem, naming the environment variable at fault. */
 export class ConfigError extends Error {
@@ -59,6 +73,29 @@ function readInteger(env: Environment, variable: string, fallback: number, min: 
     throw new ConfigError(variable, `must be a whole number from ${String(min)} to ${String(max)} (got ${JSON.stringify(raw)})`);
   }
   return value;
+}
+
+/** Refuses a value that only makes sense below another variable's, saying why. */
+function requireAtMost(variable: string, value: number, limitVariable: string, limit: number, reason: string): number {
+  if (value > limit) throw new ConfigError(variable, `(${String(value)}) must not exceed ${limitVariable} (${String(limit)}): ${reason}`);
+  return value;
+}
+
+function readAlgorithms(env: Environment): AlgorithmList {
+  const raw = env.ALGORITHMS?.trim();
+  if (raw === undefined || raw === '') return DEFAULT_ALGORITHMS;
+  const names = [...new Set(raw.split(',').map((name) => name.trim()))];
+  const unknown = names.filter((name) => !isSigningAlgorithm(name));
+  const [first, ...rest] = names.filter(isSigningAlgorithm);
+  if (unknown.length > 0 || first === undefined) {
+    throw new ConfigError('ALGORITHMS', `must be a comma-separated list of ${SIGNING_ALGORITHMS.join(', ')} (got ${JSON.stringify(raw)})`);
+  }
+  return [first, ...rest];
+}
+
+function readAudience(env: Environment): string | undefined {
+  const raw = env.AUDIENCE?.trim();
+  return raw === undefined || raw === '' ? undefined : raw;
 }
 
 function readDatabasePath(env: Environment): string {
@@ -120,8 +157,21 @@ function readRateLimit(env: Environment): RateLimitSettings | false {
 
 /** Parses and validates the configuration; throws a {@link ConfigError} on the first bad variable. */
 export function loadConfig(env: Environment = process.env): ServerConfig {
-  const keyTtlSeconds = readInteger(env, 'KEY_TTL', DEFAULT_KEY_TTL_SECONDS, 1, 10 * 365 * 24 * 3600);
-  const tokenTtlSeconds = readInteger(env, 'TOKEN_TTL', Math.min(DEFAULT_TOKEN_TTL_SECONDS, keyTtlSeconds), 1, keyTtlSeconds);
+  const keyTtlSeconds = readInteger(env, 'KEY_TTL', DEFAULT_KEY_TTL_SECONDS, 1, TEN_YEARS_SECONDS);
+  const tokenTtlSeconds = requireAtMost(
+    'TOKEN_TTL',
+    readInteger(env, 'TOKEN_TTL', Math.min(DEFAULT_TOKEN_TTL_SECONDS, keyTtlSeconds), 1, TEN_YEARS_SECONDS),
+    'KEY_TTL',
+    keyTtlSeconds,
+    'a retired key stays published a token lifetime, and the JWKS should hold at most three keys per algorithm',
+  );
+  const jwksMaxAgeSeconds = requireAtMost(
+    'JWKS_MAX_AGE',
+    readInteger(env, 'JWKS_MAX_AGE', Math.min(DEFAULT_JWKS_MAX_AGE_SECONDS, keyTtlSeconds), 0, TEN_YEARS_SECONDS),
+    'KEY_TTL',
+    keyTtlSeconds,
+    'a successor key is published one key lifetime before it signs, and clients that cached the JWKS must see it by then',
+  );
   const rawHost = env.HOST?.trim();
   const host = rawHost === undefined || rawHost === '' ? '0.0.0.0' : rawHost;
   const port = readInteger(env, 'PORT', 8080, 0, 65535);
@@ -132,8 +182,12 @@ export function loadConfig(env: Environment = process.env): ServerConfig {
     databasePath: readDatabasePath(env),
     keyTtlSeconds,
     tokenTtlSeconds,
+    jwksMaxAgeSeconds,
+    expiredKeyRetentionSeconds: readInteger(env, 'EXPIRED_KEY_RETENTION', DEFAULT_EXPIRED_KEY_RETENTION_SECONDS, 0, TEN_YEARS_SECONDS),
+    algorithms: readAlgorithms(env),
     logLevel: readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     issuer: readIssuer(env, host, port),
+    audience: readAudience(env),
     authMode: readChoice(env, 'AUTH_MODE', AUTH_MODES, 'demo'),
     keyEncryptionSecret: secret === undefined || secret === '' ? undefined : secret,
     trustProxy: readTrustProxy(env),

@@ -12,8 +12,12 @@ export { ConfigError, loadConfig, type RateLimitSettings, type ServerConfig } fr
 export { systemClock, type Clock } from './clock.js';
 export type { AuthLogsTable, Database, KeysTable, UsersTable } from './database/schema.js';
 export { KeyEncryptionError } from './key-cipher.js';
-export type { EnsuredKeys, KeyStore, StoredKey } from './key-store.js';
-export type { Jwks, Keyring, KeyringKey, KeyringSnapshot, PublicJwk } from './keyring.js';
+export { DEFAULT_ALGORITHMS, SIGNING_ALGORITHMS, type AlgorithmList, type SigningAlgorithm } from './algorithms.js';
+export type { CachedDocument } from './cached-document.js';
+export { KEY_STATES, keyState, type KeyMetadata, type KeySchedule, type KeyState, type RotationPolicy } from './key-lifecycle.js';
+export { KeyStoreError, type KeyRole, type KeyStore, type MaintenanceReport, type RevokeOutcome, type StoredKey } from './key-store.js';
+export type { Jwks, Keyring, KeyringKey, KeyringSnapshot, PublishedKey } from './keyring.js';
+export { UnusableKeyError, type EcPublicJwk, type OkpPublicJwk, type PublicJwk, type RsaPublicJwk } from './public-jwk.js';
 export type { IssueTokenOptions, Signer } from './signer.js';
 export { InvalidTokenError, type TokenVerifier } from './token-verifier.js';
 export { DuplicateUserError, type User, type UserStore } from './user-store.js';

@@ -1,36 +1,73 @@
-/** The key repository: RSA private keys and their expiries in the `keys` table. */
-import { CompiledQuery, type Kysely } from 'kysely';
+/**
+ * The key repository: private keys in the course's `keys` table, their algorithm and schedule in
+ * `key_lifecycle`, and the maintenance that keeps every algorithm with an active key, a published
+ * successor and an expired key. Every check-then-write runs under the database's write lock, so
+ * several processes on one file (servers, the admin CLI) make each change once between them.
+ */
+import { CompiledQuery, sql, type Kysely } from 'kysely';
+import { isSigningAlgorithm, type SigningAlgorithm } from './algorithms.js';
 import type { Database } from './database/schema.js';
 import { withWriteLock } from './database/write-lock.js';
 import { plaintextKeys, type KeyCipher } from './key-cipher.js';
-import { generateRsaPrivateKeyPem } from './key-generation.js';
+import { generatePrivateKeyPem } from './key-generation.js';
+import {
+  missingKeyCount,
+  scheduleAdoptedKey,
+  scheduleExpiredKey,
+  scheduleKey,
+  signingLine,
+  type KeyMetadata,
+  type KeySchedule,
+  type RotationPolicy,
+} from './key-lifecycle.js';
 
-export interface StoredKey {
-  kid: number;
-  /** PKCS#1 PEM. */
+export interface StoredKey extends KeyMetadata {
+  /** PKCS#1 PEM for RSA keys, PKCS#8 PEM for the others. */
   privateKeyPem: string;
-  /** Expiry, in unix seconds. */
-  exp: number;
 }
 
-export interface EnsuredKeys {
-  /** Kids of the keys that had to be generated; empty when the store already had both kinds. */
-  createdKids: number[];
+export type KeyRole = 'active' | 'successor' | 'expired';
+
+/** What one maintenance pass changed; empty arrays when the store already had what it needs. */
+export interface MaintenanceReport {
+  /** Keys found in `keys` without a lifecycle (written by another server) and given one. */
+  adopted: number[];
+  created: { kid: number; alg: SigningAlgorithm; role: KeyRole }[];
+  /** Waiting keys made active early because their algorithm had no active key (first start, downtime, revocation). */
+  activated: number[];
+  /** Keys kept signing longer because the key behind them was published late. */
+  extended: number[];
 }
+
+export type RevokeOutcome = 'revoked' | 'already-revoked' | 'not-found';
 
 export interface KeyStore {
-  /** Stores a private key and returns its new kid. */
-  insertKey(privateKeyPem: string, exp: number): Promise<number>;
-  /** Every key with `exp` after `now`, the one that expires last first. */
-  listUnexpiredKeys(now: number): Promise<StoredKey[]>;
-  /** The most recently expired key, if any. */
-  findLatestExpiredKey(now: number): Promise<StoredKey | undefined>;
   /**
-   * Makes sure the store holds at least one unexpired key (valid for `keyTtlSeconds`) and at
-   * least one expired key (for `POST /auth?expired=true`), generating whichever is missing.
-   * Servers starting together on one file add each missing key once between them.
+   * What a server needs at `now`: every unrevoked key still published (`exp` after `now`, of any
+   * algorithm), and the latest unrevoked expired key of each of `algorithms`.
    */
-  ensureKeys(now: number, keyTtlSeconds: number): Promise<EnsuredKeys>;
+  loadServingKeys(now: number, algorithms: readonly SigningAlgorithm[]): Promise<StoredKey[]>;
+  /** Every key's metadata, by kid; never private material. */
+  listKeys(): Promise<KeyMetadata[]>;
+  /**
+   * Gives each of `algorithms` an active key, a published successor lined up behind it and an
+   * expired key, generating what is missing; adopts keys written without a lifecycle.
+   */
+  maintain(now: number, algorithms: readonly SigningAlgorithm[], policy: RotationPolicy): Promise<MaintenanceReport>;
+  /**
+   * Publishes a new key for `algorithm` that starts signing after the lead time, or at once when
+   * `immediately`; the active key retires then, and keys already waiting queue up behind the new one.
+   */
+  rotate(now: number, algorithm: SigningAlgorithm, policy: RotationPolicy, options?: { immediately?: boolean }): Promise<KeyMetadata>;
+  /** Takes a key out of the JWKS and out of use for good. */
+  revoke(kid: number, now: number): Promise<RevokeOutcome>;
+  /**
+   * Deletes keys that expired, or were revoked, `retentionSeconds` or more before `now`, except
+   * the latest expired key of each algorithm. Returns the kids deleted.
+   */
+  prune(now: number, retentionSeconds: number): Promise<number[]>;
+  /** A number that changes whenever another connection commits to the database: cheap to poll. */
+  changeCounter(): Promise<number>;
 }
 
 /** The database did not behave as the store relies on. */
@@ -43,86 +80,265 @@ export class KeyStoreError extends Error {
 // statement in the source, and Kysely still binds the two values as parameters.
 const INSERT_KEY_SQL = 'INSERT INTO keys (key, exp) VALUES (?, ?)';
 
+// Keys written before lifecycles existed, or by the course's servers, are RSA keys used for RS256.
+const ADOPTED_KEY_ALGORITHM: SigningAlgorithm = 'RS256';
+
 type Executor = Kysely<Database>;
 
-async function insertKey(executor: Executor, sealedKey: Buffer, exp: number): Promise<number> {
-  const result = await executor.executeQuery(CompiledQuery.raw(INSERT_KEY_SQL, [sealedKey, exp]));
-  if (result.insertId === undefined) throw new KeyStoreError('the database did not report the new kid');
-  return Number(result.insertId);
-}
-
-async function hasKey(executor: Executor, comparison: '>' | '<=', now: number): Promise<boolean> {
-  const row = await executor.selectFrom('keys').select('kid').where('exp', comparison, now).limit(1).executeTakeFirst();
-  return row !== undefined;
-}
-
-interface MissingKeys {
-  unexpired: boolean;
-  expired: boolean;
-}
-
-interface CandidateKey {
-  kind: keyof MissingKeys;
-  pem: string;
+interface MetadataRow {
+  kid: number;
   exp: number;
+  alg: string;
+  published_at: number;
+  activates_at: number;
+  retires_at: number;
+  revoked_at: number | null;
 }
 
-async function findMissingKeys(executor: Executor, now: number): Promise<MissingKeys> {
-  return { unexpired: !(await hasKey(executor, '>', now)), expired: !(await hasKey(executor, '<=', now)) };
+function toMetadata(row: MetadataRow): KeyMetadata {
+  if (!isSigningAlgorithm(row.alg)) throw new KeyStoreError(`key ${String(row.kid)} has an algorithm this server does not know`);
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    publishedAt: row.published_at,
+    activatesAt: row.activates_at,
+    retiresAt: row.retires_at,
+    exp: row.exp,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function selectMetadata(executor: Executor) {
+  return executor
+    .selectFrom('keys')
+    .innerJoin('key_lifecycle as lifecycle', 'lifecycle.kid', 'keys.kid')
+    .select(['keys.kid', 'keys.exp', 'lifecycle.alg', 'lifecycle.published_at', 'lifecycle.activates_at', 'lifecycle.retires_at', 'lifecycle.revoked_at']);
+}
+
+/** The unrevoked, unexpired keys of one algorithm. */
+async function liveKeysOf(executor: Executor, algorithm: SigningAlgorithm, now: number): Promise<KeyMetadata[]> {
+  const rows = await selectMetadata(executor)
+    .where('lifecycle.alg', '=', algorithm)
+    .where('lifecycle.revoked_at', 'is', null)
+    .where('keys.exp', '>', now)
+    .execute();
+  return rows.map(toMetadata);
+}
+
+/** The unrevoked key of `algorithm` that expired last: what `POST /auth?expired=true` signs with. */
+function selectLatestExpiredKey(executor: Executor, algorithm: string, now: number) {
+  return selectMetadata(executor)
+    .where('lifecycle.alg', '=', algorithm)
+    .where('lifecycle.revoked_at', 'is', null)
+    .where('keys.exp', '<=', now)
+    .orderBy('keys.exp', 'desc')
+    .orderBy('keys.kid', 'desc')
+    .limit(1);
+}
+
+async function hasExpiredKey(executor: Executor, algorithm: SigningAlgorithm, now: number): Promise<boolean> {
+  return (await selectLatestExpiredKey(executor, algorithm, now).executeTakeFirst()) !== undefined;
+}
+
+/** Keys that expired or were revoked at or before `cutoff`, but for `kept`. */
+function selectPrunableKids(executor: Executor, cutoff: number, kept: readonly number[]) {
+  return executor
+    .selectFrom('keys')
+    .innerJoin('key_lifecycle as lifecycle', 'lifecycle.kid', 'keys.kid')
+    .select('keys.kid')
+    .where((eb) => eb.or([eb('keys.exp', '<=', cutoff), eb('lifecycle.revoked_at', '<=', cutoff)]))
+    .$if(kept.length > 0, (query) => query.where('keys.kid', 'not in', kept));
+}
+
+/** Keys newer than every lifecycle row: written by something that does not keep lifecycles. */
+async function findKeysWithoutLifecycle(executor: Executor): Promise<{ kid: number; exp: number }[]> {
+  return executor
+    .selectFrom('keys')
+    .select(['kid', 'exp'])
+    .where('kid', '>', (eb) => eb.selectFrom('key_lifecycle').select((inner) => inner.fn.coalesce(inner.fn.max('kid'), inner.lit(0)).as('newest')))
+    .execute();
+}
+
+async function insertLifecycle(executor: Executor, kid: number, algorithm: SigningAlgorithm, schedule: KeySchedule): Promise<void> {
+  await executor
+    .insertInto('key_lifecycle')
+    .values({ kid, alg: algorithm, published_at: schedule.publishedAt, activates_at: schedule.activatesAt, retires_at: schedule.retiresAt })
+    .execute();
+}
+
+async function reschedule(executor: Executor, key: KeyMetadata, schedule: KeySchedule): Promise<KeyMetadata> {
+  if (key.activatesAt === schedule.activatesAt && key.retiresAt === schedule.retiresAt && key.exp === schedule.exp) return key;
+  await executor.updateTable('keys').set({ exp: schedule.exp }).where('kid', '=', key.kid).execute();
+  await executor
+    .updateTable('key_lifecycle')
+    .set({ activates_at: schedule.activatesAt, retires_at: schedule.retiresAt })
+    .where('kid', '=', key.kid)
+    .execute();
+  return { ...key, ...schedule, publishedAt: key.publishedAt };
+}
+
+/** Runs the work of one algorithm under the write lock. */
+interface LineWriter {
+  executor: Executor;
+  policy: RotationPolicy;
+  report: MaintenanceReport;
+  insert(algorithm: SigningAlgorithm, schedule: KeySchedule, role: KeyRole): Promise<KeyMetadata>;
+}
+
+/**
+ * Lines `waiting` up behind `leader`: each key signs when the one before it retires, and never
+ * before it has been published for the lead time; a key whose follower must wait signs longer.
+ */
+async function lineUp(writer: LineWriter, leader: KeyMetadata, waiting: readonly KeyMetadata[]): Promise<void> {
+  const { executor, policy, report } = writer;
+  let previous = leader;
+  for (const key of waiting) {
+    const activatesAt = Math.max(previous.retiresAt, key.publishedAt + policy.leadSeconds);
+    if (activatesAt > previous.retiresAt) {
+      previous = await reschedule(executor, previous, { ...previous, retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds });
+      report.extended.push(previous.kid);
+    }
+    previous = await reschedule(executor, key, scheduleKey(policy, key.publishedAt, activatesAt));
+  }
+}
+
+async function ensureSigningLine(writer: LineWriter, algorithm: SigningAlgorithm, now: number): Promise<void> {
+  const { executor, policy, report } = writer;
+  const { active, waiting } = signingLine(await liveKeysOf(executor, algorithm, now), now);
+  let leader = active;
+  if (leader === undefined) {
+    const next = waiting.shift();
+    if (next === undefined) {
+      leader = await writer.insert(algorithm, scheduleKey(policy, now, now), 'active');
+    } else {
+      leader = await reschedule(executor, next, scheduleKey(policy, next.publishedAt, now));
+      report.activated.push(leader.kid);
+    }
+  }
+  if (waiting.length === 0) {
+    const activatesAt = Math.max(leader.retiresAt, now + policy.leadSeconds);
+    waiting.push(await writer.insert(algorithm, scheduleKey(policy, now, activatesAt), 'successor'));
+  }
+  await lineUp(writer, leader, waiting);
+  if (!(await hasExpiredKey(executor, algorithm, now))) await writer.insert(algorithm, scheduleExpiredKey(policy, now), 'expired');
+}
+
+async function adoptKeysWithoutLifecycle(executor: Executor, now: number, policy: RotationPolicy): Promise<number[]> {
+  const orphans = await findKeysWithoutLifecycle(executor);
+  for (const { kid, exp } of orphans) await insertLifecycle(executor, kid, ADOPTED_KEY_ALGORITHM, scheduleAdoptedKey(policy, exp, now));
+  return orphans.map(({ kid }) => kid);
+}
+
+function emptyReport(): MaintenanceReport {
+  return { adopted: [], created: [], activated: [], extended: [] };
 }
 
 /** The key repository over `db`; `cipher` seals keys as they are stored and opens them as they are read. */
 export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plaintextKeys): KeyStore {
-  const selectKeys = () => db.selectFrom('keys').select(['kid', 'key', 'exp']);
-  const toStoredKey = (row: { kid: number; key: Buffer | string; exp: number }): StoredKey => ({
-    kid: row.kid,
-    privateKeyPem: cipher.open(row.key),
-    exp: row.exp,
-  });
+  async function insertKey(executor: Executor, algorithm: SigningAlgorithm, pem: string, schedule: KeySchedule): Promise<KeyMetadata> {
+    const result = await executor.executeQuery(CompiledQuery.raw(INSERT_KEY_SQL, [cipher.seal(pem), schedule.exp]));
+    if (result.insertId === undefined) throw new KeyStoreError('the database did not report the new kid');
+    const kid = Number(result.insertId);
+    await insertLifecycle(executor, kid, algorithm, schedule);
+    return { kid, alg: algorithm, revokedAt: null, ...schedule };
+  }
 
-  /**
-   * Inserts the candidates whose kind is still missing, under the write lock: another process
-   * that generated candidates at the same moment waits, then finds the gap filled.
-   */
-  async function insertWhereStillMissing(now: number, candidates: readonly CandidateKey[]): Promise<number[]> {
-    return withWriteLock(db, async (connection) => {
-      const missing = await findMissingKeys(connection, now);
-      const createdKids: number[] = [];
-      for (const { kind, pem, exp } of candidates) {
-        if (missing[kind]) createdKids.push(await insertKey(connection, cipher.seal(pem), exp));
-      }
-      return createdKids;
-    });
+  /** Keys each algorithm will need, generated before the write lock is taken so that it is held for milliseconds. */
+  async function generateMissingKeys(now: number, algorithms: readonly SigningAlgorithm[]): Promise<Map<SigningAlgorithm, string[]>> {
+    const needed = await Promise.all(
+      algorithms.map(async (algorithm) => {
+        const line = signingLine(await liveKeysOf(db, algorithm, now), now);
+        return { algorithm, count: missingKeyCount(line, await hasExpiredKey(db, algorithm, now)) };
+      }),
+    );
+    const generated = await Promise.all(
+      needed.map(async ({ algorithm, count }) => [algorithm, await Promise.all(Array.from({ length: count }, () => generatePrivateKeyPem(algorithm)))] as const),
+    );
+    return new Map(generated);
+  }
+
+  function lineWriter(executor: Executor, policy: RotationPolicy, report: MaintenanceReport, spare: Map<SigningAlgorithm, string[]>): LineWriter {
+    return {
+      executor,
+      policy,
+      report,
+      async insert(algorithm, schedule, role) {
+        // Another process may have changed the store since the spare keys were counted.
+        const pem = spare.get(algorithm)?.pop() ?? (await generatePrivateKeyPem(algorithm));
+        const key = await insertKey(executor, algorithm, pem, schedule);
+        report.created.push({ kid: key.kid, alg: algorithm, role });
+        return key;
+      },
+    };
   }
 
   return {
-    insertKey: (privateKeyPem, exp) => insertKey(db, cipher.seal(privateKeyPem), exp),
-
-    async listUnexpiredKeys(now) {
-      const rows = await selectKeys().where('exp', '>', now).orderBy('exp', 'desc').orderBy('kid', 'desc').execute();
-      return rows.map(toStoredKey);
+    async loadServingKeys(now, algorithms) {
+      const published = await selectMetadata(db).select('keys.key').where('keys.exp', '>', now).where('lifecycle.revoked_at', 'is', null).execute();
+      const latestExpired = await Promise.all(algorithms.map((algorithm) => selectLatestExpiredKey(db, algorithm, now).select('keys.key').executeTakeFirst()));
+      return [...published, ...latestExpired.filter((row) => row !== undefined)].map((row) => ({ ...toMetadata(row), privateKeyPem: cipher.open(row.key) }));
     },
 
-    async findLatestExpiredKey(now) {
-      const row = await selectKeys()
-        .where('exp', '<=', now)
-        .orderBy('exp', 'desc')
-        .orderBy('kid', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      return row === undefined ? undefined : toStoredKey(row);
+    async listKeys() {
+      return (await selectMetadata(db).orderBy('keys.kid').execute()).map(toMetadata);
     },
 
-    async ensureKeys(now, keyTtlSeconds) {
-      const missing = await findMissingKeys(db, now);
-      if (!missing.unexpired && !missing.expired) return { createdKids: [] };
-      const wanted: Omit<CandidateKey, 'pem'>[] = [
-        ...(missing.unexpired ? [{ kind: 'unexpired' as const, exp: now + keyTtlSeconds }] : []),
-        ...(missing.expired ? [{ kind: 'expired' as const, exp: now - keyTtlSeconds }] : []),
-      ];
-      // Generated in parallel, and before the write lock is taken, so the lock is held for milliseconds.
-      const candidates = await Promise.all(wanted.map(async (key) => ({ ...key, pem: await generateRsaPrivateKeyPem() })));
-      return { createdKids: await insertWhereStillMissing(now, candidates) };
+    async maintain(now, algorithms, policy) {
+      const orphans = await findKeysWithoutLifecycle(db);
+      const spare = await generateMissingKeys(now, algorithms);
+      if (orphans.length === 0 && [...spare.values()].every((pems) => pems.length === 0)) return emptyReport();
+      return withWriteLock(db, async (connection) => {
+        const report = emptyReport();
+        report.adopted = await adoptKeysWithoutLifecycle(connection, now, policy);
+        const writer = lineWriter(connection, policy, report, spare);
+        for (const algorithm of algorithms) await ensureSigningLine(writer, algorithm, now);
+        return report;
+      });
+    },
+
+    async rotate(now, algorithm, policy, { immediately = false } = {}) {
+      const pem = await generatePrivateKeyPem(algorithm);
+      return withWriteLock(db, async (connection) => {
+        const { active, waiting } = signingLine(await liveKeysOf(connection, algorithm, now), now);
+        const activatesAt = immediately ? now : now + policy.leadSeconds;
+        const writer = lineWriter(connection, policy, emptyReport(), new Map([[algorithm, [pem]]]));
+        const key = await writer.insert(algorithm, scheduleKey(policy, now, activatesAt), 'successor');
+        if (active !== undefined && active.retiresAt > activatesAt) {
+          await reschedule(connection, active, { ...active, retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds });
+        }
+        await lineUp(writer, key, waiting);
+        return key;
+      });
+    },
+
+    async revoke(kid, now) {
+      const { numUpdatedRows } = await db
+        .updateTable('key_lifecycle')
+        .set({ revoked_at: now })
+        .where('kid', '=', kid)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirstOrThrow();
+      if (numUpdatedRows > 0n) return 'revoked';
+      const known = await db.selectFrom('key_lifecycle').select('kid').where('kid', '=', kid).executeTakeFirst();
+      return known === undefined ? 'not-found' : 'already-revoked';
+    },
+
+    async prune(now, retentionSeconds) {
+      return withWriteLock(db, async (connection) => {
+        const algorithms = await connection.selectFrom('key_lifecycle').select('alg').distinct().execute();
+        const kept = await Promise.all(algorithms.map(async ({ alg }) => (await selectLatestExpiredKey(connection, alg, now).executeTakeFirst())?.kid));
+        const prunable = selectPrunableKids(connection, now - retentionSeconds, kept.filter((kid) => kid !== undefined));
+        const kids = (await prunable.execute()).map(({ kid }) => kid);
+        if (kids.length > 0) await connection.deleteFrom('keys').where('kid', 'in', prunable).execute();
+        return kids;
+      });
+    },
+
+    async changeCounter() {
+      const { rows } = await sql<{ data_version: number }>`PRAGMA data_version`.execute(db);
+      const version = rows[0]?.data_version;
+      if (version === undefined) throw new KeyStoreError('the database did not report its data version');
+      return version;
     },
   };
 }

@@ -1,11 +1,14 @@
 /** Issues JWTs signed with the keyring's keys, through jose. */
 import { SignJWT } from 'jose';
+import type { SigningAlgorithm } from './algorithms.js';
 import type { Clock } from './clock.js';
-import { SIGNING_ALGORITHM, type Keyring } from './keyring.js';
+import type { Keyring } from './keyring.js';
 
 export interface IssueTokenOptions {
   /** The `sub` claim. */
   subject: string;
+  /** One of the keyring's algorithms; the first of them when not given. */
+  algorithm?: SigningAlgorithm | undefined;
   /** Sign with the most recently expired key and an `exp` in the past, for testing verifiers. */
   expired?: boolean;
   /**
@@ -16,7 +19,7 @@ export interface IssueTokenOptions {
 }
 
 export interface Signer {
-  /** A compact JWS with `kid` and `typ: JWT` in its header and `iss`, `sub`, `iat`, `exp` claims. */
+  /** A compact JWS with `alg`, `kid` and `typ: JWT` in its header and `iss`, `sub`, `iat`, `exp` (and `aud`) claims. */
   issueToken(options: IssueTokenOptions): Promise<string>;
 }
 
@@ -24,26 +27,29 @@ export interface SignerOptions {
   keyring: Keyring;
   /** The `iss` claim. */
   issuer: string;
+  /** The `aud` claim, when there is one. */
+  audience?: string | undefined;
   tokenTtlSeconds: number;
   clock: Clock;
 }
 
-export function createSigner({ keyring, issuer, tokenTtlSeconds, clock }: SignerOptions): Signer {
+export function createSigner({ keyring, issuer, audience, tokenTtlSeconds, clock }: SignerOptions): Signer {
   return {
-    async issueToken({ subject, expired = false, passwordVerified = false }) {
-      const { signingKey, expiredKey } = await keyring.current();
+    async issueToken({ subject, algorithm = keyring.algorithms[0], expired = false, passwordVerified = false }) {
+      const snapshot = await keyring.current();
       const now = clock();
-      const key = expired ? expiredKey : signingKey;
-      // A token never outlives the key that signed it: once the key leaves the JWKS, nothing
-      // could verify the token anyway.
-      const exp = expired ? key.exp : Math.min(now + tokenTtlSeconds, key.exp);
-      return new SignJWT(passwordVerified ? { amr: ['pwd'] } : {})
-        .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid: key.kid, typ: 'JWT' })
+      const key = expired ? snapshot.expiredKey(algorithm) : snapshot.signingKey(algorithm);
+      // An active key stays published a whole token lifetime after it stops signing, so a
+      // token's full lifetime always fits inside its key's.
+      const exp = expired ? key.exp : now + tokenTtlSeconds;
+      const token = new SignJWT(passwordVerified ? { amr: ['pwd'] } : {})
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
         .setIssuer(issuer)
         .setSubject(subject)
         .setIssuedAt(now)
-        .setExpirationTime(exp)
-        .sign(key.privateKey);
+        .setExpirationTime(exp);
+      if (audience !== undefined) token.setAudience(audience);
+      return token.sign(key.privateKey);
     },
   };
 }

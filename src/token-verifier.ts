@@ -1,7 +1,8 @@
-/** Verifies tokens this server issued: signature by a published key, `exp`, issuer. */
+/** Verifies tokens this server issued: signature by a published key, `exp`, issuer and audience. */
 import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { SIGNING_ALGORITHMS } from './algorithms.js';
 import type { Clock } from './clock.js';
-import { SIGNING_ALGORITHM, type Jwks, type Keyring } from './keyring.js';
+import type { Jwks, Keyring } from './keyring.js';
 
 /** The token is missing, malformed, forged, expired, or signed by a key we do not publish. */
 export class InvalidTokenError extends Error {
@@ -15,8 +16,15 @@ export interface TokenVerifier {
   verify(token: string): Promise<JWTPayload>;
 }
 
-export function createTokenVerifier({ keyring, issuer, clock }: { keyring: Keyring; issuer: string; clock: Clock }): TokenVerifier {
-  // One key set per keyring snapshot: built when the published keys change, not per request.
+export interface TokenVerifierOptions {
+  keyring: Keyring;
+  issuer: string;
+  audience?: string | undefined;
+  clock: Clock;
+}
+
+export function createTokenVerifier({ keyring, issuer, audience, clock }: TokenVerifierOptions): TokenVerifier {
+  // One key set per published set: built when the published keys change, not per request.
   const keySets = new WeakMap<Jwks, ReturnType<typeof createLocalJWKSet>>();
   return {
     async verify(token) {
@@ -27,9 +35,11 @@ export function createTokenVerifier({ keyring, issuer, clock }: { keyring: Keyri
         keySets.set(jwks, keySet);
       }
       try {
+        // Every JWK names its algorithm, and jose only uses a key for the algorithm it names.
         const { payload } = await jwtVerify(token, keySet, {
-          algorithms: [SIGNING_ALGORITHM],
+          algorithms: [...SIGNING_ALGORITHMS],
           issuer,
+          ...(audience === undefined ? {} : { audience }),
           currentDate: new Date(clock() * 1000),
         });
         return payload;

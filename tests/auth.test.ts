@@ -81,7 +81,7 @@ describe('POST /auth', () => {
     const { header, claims } = decodeToken(token);
 
     expect(claims.exp).toBeLessThan(time.now());
-    expect((await app.keyring.current()).expiredKey.kid).toBe(header.kid);
+    expect((await app.keyring.current()).expiredKey('RS256').kid).toBe(header.kid);
     await expect(verifyAgainstServedJwks(app, token)).rejects.toThrow(errors.JWKSNoMatchingKey);
   });
 

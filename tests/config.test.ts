@@ -19,8 +19,12 @@ describe('loadConfig', () => {
       databasePath: DEFAULT_DATABASE_PATH,
       keyTtlSeconds: 3600,
       tokenTtlSeconds: 900,
+      jwksMaxAgeSeconds: 300,
+      expiredKeyRetentionSeconds: 86400,
+      algorithms: ['RS256'],
       logLevel: 'info',
       issuer: 'http://localhost:8080',
+      audience: undefined,
       authMode: 'demo',
       keyEncryptionSecret: undefined,
       trustProxy: false,
@@ -37,8 +41,12 @@ describe('loadConfig', () => {
         DATABASE_URL: '/var/lib/jwks/keys.db',
         KEY_TTL: '7200',
         TOKEN_TTL: '60',
+        JWKS_MAX_AGE: '900',
+        EXPIRED_KEY_RETENTION: '0',
+        ALGORITHMS: 'ES256, RS256,EdDSA,ES256',
         LOG_LEVEL: 'warn',
         ISSUER: 'https://id.example.com',
+        AUDIENCE: 'https://api.example.com',
         AUTH_MODE: 'strict',
         NOT_MY_KEY: 'correct horse battery staple',
         TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
@@ -51,8 +59,12 @@ describe('loadConfig', () => {
       databasePath: '/var/lib/jwks/keys.db',
       keyTtlSeconds: 7200,
       tokenTtlSeconds: 60,
+      jwksMaxAgeSeconds: 900,
+      expiredKeyRetentionSeconds: 0,
+      algorithms: ['ES256', 'RS256', 'EdDSA'],
       logLevel: 'warn',
       issuer: 'https://id.example.com',
+      audience: 'https://api.example.com',
       authMode: 'strict',
       keyEncryptionSecret: 'correct horse battery staple',
       trustProxy: '10.0.0.0/8,127.0.0.1',
@@ -92,8 +104,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ NOT_MY_KEY: '' }).keyEncryptionSecret).toBeUndefined();
   });
 
-  it('keeps token lifetimes within a short key lifetime by default', () => {
-    expect(loadConfig({ KEY_TTL: '120' }).tokenTtlSeconds).toBe(120);
+  it('keeps token lifetimes and the JWKS max-age within a short key lifetime by default', () => {
+    expect(loadConfig({ KEY_TTL: '120' })).toMatchObject({ tokenTtlSeconds: 120, jwksMaxAgeSeconds: 120 });
   });
 
   it.each([
@@ -105,6 +117,11 @@ describe('loadConfig', () => {
     ['KEY_TTL', '0'],
     ['KEY_TTL', 'an hour'],
     ['TOKEN_TTL', '0'],
+    ['JWKS_MAX_AGE', '-5'],
+    ['EXPIRED_KEY_RETENTION', 'a day'],
+    ['ALGORITHMS', 'HS256'],
+    ['ALGORITHMS', 'RS256,none'],
+    ['ALGORITHMS', ','],
     ['AUTH_MODE', 'lenient'],
     ['ISSUER', 'not a url'],
     ['TRUST_PROXY', '2'],
@@ -119,10 +136,13 @@ describe('loadConfig', () => {
     expect(error.message).toContain(JSON.stringify(value));
   });
 
-  it('refuses a token lifetime longer than the key lifetime', () => {
-    const error = configErrorOf({ KEY_TTL: '600', TOKEN_TTL: '601' });
-    expect(error.variable).toBe('TOKEN_TTL');
-    expect(error.message).toMatch(/from 1 to 600/);
+  it.each([
+    ['TOKEN_TTL', { KEY_TTL: '600', TOKEN_TTL: '601' }],
+    ['JWKS_MAX_AGE', { KEY_TTL: '600', JWKS_MAX_AGE: '601' }],
+  ])('refuses a %s longer than the key lifetime, saying why', (variable, env) => {
+    const error = configErrorOf(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toMatch(new RegExp(`^${variable} \\(601\\) must not exceed KEY_TTL \\(600\\): .+`));
   });
 
   it('refuses a database URL it cannot serve rather than creating a file named after it', () => {

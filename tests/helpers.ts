@@ -3,9 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { expect, onTestFinished } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
+import { openDatabase } from '../src/database/connection.js';
+import type { Database } from '../src/database/schema.js';
 
 export interface ManualClock {
   clock: Clock;
@@ -42,6 +45,21 @@ export async function readyApp(options: Partial<AppOptions> = {}): Promise<Fasti
   });
   await app.ready();
   return app;
+}
+
+/** A migrated database, destroyed when the test ends. */
+export async function openTestDatabase(path = ':memory:'): Promise<Kysely<Database>> {
+  const db = await openDatabase(path);
+  onTestFinished(async () => {
+    await db.destroy();
+  });
+  return db;
+}
+
+/** Writes a key the way the course's servers do: a `keys` row and nothing else. */
+export async function insertCourseKey(db: Kysely<Database>, pem: string, exp: number): Promise<number> {
+  const { insertId } = await db.executeQuery(CompiledQuery.raw('INSERT INTO keys (key, exp) VALUES (?, ?)', [Buffer.from(pem), exp]));
+  return Number(insertId);
 }
 
 export async function countKeys(app: FastifyInstance): Promise<number> {

@@ -4,6 +4,7 @@ import type { Jwks } from '../src/keyring.js';
 import { manualClock, PRIVATE_JWK_MEMBERS, readyApp } from './helpers.js';
 
 const KEY_TTL = 3600;
+const TOKEN_TTL = 600;
 
 function jwksOf(response: LightMyRequestResponse): Jwks {
   expect(response.statusCode).toBe(200);
@@ -17,14 +18,14 @@ function expectNotFound(response: LightMyRequestResponse): void {
 }
 
 describe('GET /.well-known/jwks.json', () => {
-  it('publishes every unexpired public key and no private member', async () => {
+  it('publishes the active key and its successor, no expired key, and no private member', async () => {
     const app = await readyApp();
     const response = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
     const { keys } = jwksOf(response);
-    const { signingKey, expiredKey } = await app.keyring.current();
+    const snapshot = await app.keyring.current();
 
-    expect(keys.map((jwk) => jwk.kid)).toEqual([signingKey.kid]);
-    expect(keys.map((jwk) => jwk.kid)).not.toContain(expiredKey.kid);
+    expect(keys.map((jwk) => jwk.kid)).toEqual([snapshot.signingKey('RS256').kid, '2']);
+    expect(keys.map((jwk) => jwk.kid)).not.toContain(snapshot.expiredKey('RS256').kid);
     for (const jwk of keys) {
       expect(Object.keys(jwk)).toEqual(['kty', 'kid', 'use', 'alg', 'n', 'e']);
       expect(jwk).toMatchObject({ kty: 'RSA', use: 'sig', alg: 'RS256', e: 'AQAB' });
@@ -43,42 +44,44 @@ describe('GET /.well-known/jwks.json', () => {
     expect(head.body).toBe('');
   });
 
-  it('stops publishing a key the moment it expires, and publishes its replacement', async () => {
+  it('stops publishing a key the second its last token expires', async () => {
     const time = manualClock();
-    const app = await readyApp({ keyTtlSeconds: KEY_TTL, clock: time.clock });
-    const [first] = jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys;
+    const app = await readyApp({ keyTtlSeconds: KEY_TTL, tokenTtlSeconds: TOKEN_TTL, clock: time.clock });
+    const kids = async () => jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys.map((jwk) => jwk.kid);
+    expect(await kids()).toEqual(['1', '2']);
 
-    time.advance(KEY_TTL - 1);
-    expect(jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys).toEqual([first]);
-
+    time.advance(KEY_TTL);
+    await app.keyring.sync();
+    expect(await kids()).toEqual(['1', '2', '4']);
+    time.advance(TOKEN_TTL - 1);
+    expect(await kids()).toEqual(['1', '2', '4']);
     time.advance(1);
-    const { keys } = jwksOf(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' }));
-    expect(keys).toHaveLength(1);
-    expect(keys[0]?.kid).not.toBe(first?.kid);
-    expectNotFound(await app.inject({ method: 'GET', url: `/.well-known/${first?.kid ?? ''}.json` }));
+    expect(await kids()).toEqual(['2', '4']);
+    expectNotFound(await app.inject({ method: 'GET', url: '/.well-known/1.json' }));
   });
 
   it('answers a failure of its own with a bare 500 that reveals nothing', async () => {
     const time = manualClock();
     const app = await readyApp({ keyTtlSeconds: KEY_TTL, clock: time.clock });
     await app.database.destroy();
-    time.advance(KEY_TTL);
+    // Nothing published is left, so the keyring must go back to the (closed) database.
+    time.advance(10 * KEY_TTL);
 
     const response = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
     expect(response.statusCode).toBe(500);
     expect(response.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' });
   });
 
-  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'QUERY'] as const)('answers %s with 405 and Allow: GET, HEAD', async (method) => {
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'QUERY'] as const)('answers %s with 405 and Allow: GET, HEAD, OPTIONS', async (method) => {
     const app = await readyApp();
-    for (const url of ['/.well-known/jwks.json', '/.well-known/1.json']) {
+    for (const url of ['/.well-known/jwks.json', '/.well-known/1.json', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
       const response = await app.inject({ method, url, headers: { 'content-type': 'application/json' }, payload: '{not json' });
       expect(response.statusCode).toBe(405);
-      expect(response.headers.allow).toBe('GET, HEAD');
+      expect(response.headers.allow).toBe('GET, HEAD, OPTIONS');
       expect(response.json()).toEqual({
         statusCode: 405,
         error: 'Method Not Allowed',
-        message: `${method} is not allowed here; use GET, HEAD`,
+        message: `${method} is not allowed here; use GET, HEAD, OPTIONS`,
       });
     }
   });
@@ -98,8 +101,8 @@ describe('GET /.well-known/{kid}.json', () => {
 
   it('does not serve the expired key', async () => {
     const app = await readyApp();
-    const { expiredKey } = await app.keyring.current();
-    expectNotFound(await app.inject({ method: 'GET', url: `/.well-known/${expiredKey.kid}.json` }));
+    const { kid } = (await app.keyring.current()).expiredKey('RS256');
+    expectNotFound(await app.inject({ method: 'GET', url: `/.well-known/${kid}.json` }));
   });
 
   it.each([
@@ -125,7 +128,7 @@ describe('GET /.well-known/{kid}.json', () => {
 });
 
 describe('unknown paths', () => {
-  it.each(['/', '/jwks', '/.well-known/1', '/.well-known/jwks.json/extra', '/auth/extra', '/.well-known/openid-configuration', '/%ZZ'])(
+  it.each(['/', '/jwks', '/.well-known/1', '/.well-known/jwks.json/extra', '/auth/extra', '/.well-known/openid-configuration/x', '/%ZZ'])(
     'answers GET %s with a JSON 404',
     async (url) => {
       const app = await readyApp();

@@ -49,7 +49,7 @@ describe('private keys encrypted at rest', () => {
     const { token, jwks } = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
 
     const keys = storedKeys(databasePath);
-    expect(keys).toHaveLength(2);
+    expect(keys).toHaveLength(3);
     const reader = new SQLite(databasePath, { readonly: true });
     const settings = reader.prepare('SELECT * FROM key_encryption').all() as { id: number; kdf: string; salt: Buffer }[];
     reader.close();
@@ -73,7 +73,7 @@ describe('private keys encrypted at rest', () => {
     });
 
     const after = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
-    expect(after.logs).toContain('"keys":2,"msg":"encrypted private keys that were stored as PEM"');
+    expect(after.logs).toContain('"keys":3,"msg":"encrypted private keys that were stored as PEM"');
     expect(after.logs).not.toContain('NOT_MY_KEY is not set');
     expect(storedKeys(databasePath).map(({ kid }) => kid)).toEqual(plaintextKids);
     expect(storedKeys(databasePath).every(({ key }) => !key.toString('latin1').startsWith('-----BEGIN'))).toBe(true);

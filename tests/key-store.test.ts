@@ -1,25 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NO_MIGRATIONS, sql, type Kysely } from 'kysely';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { NO_MIGRATIONS, sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
 import { createMigrator, openDatabase } from '../src/database/connection.js';
-import type { Database } from '../src/database/schema.js';
-import { generateRsaPrivateKeyPem } from '../src/key-generation.js';
-import { createKeyStore } from '../src/key-store.js';
+import { generatePrivateKeyPem } from '../src/key-generation.js';
+import { keyState, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
+import { createKeyStore, type KeyStore } from '../src/key-store.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
-import { temporaryDirectory } from './helpers.js';
+import { insertCourseKey, openTestDatabase, temporaryDirectory } from './helpers.js';
 
 const SQLite = await loadSqliteDriver();
 
 const NOW = 1_800_000_000;
 const PKCS1_PEM = /^-----BEGIN RSA PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END RSA PRIVATE KEY-----\n$/;
+const POLICY: RotationPolicy = { keyTtlSeconds: 3600, tokenTtlSeconds: 600, leadSeconds: 300 };
 
-async function openTestDatabase(path = ':memory:'): Promise<Kysely<Database>> {
-  const db = await openDatabase(path);
-  onTestFinished(async () => {
-    await db.destroy();
-  });
-  return db;
+/** kid → state at `now`, for every key of the store. */
+async function states(keyStore: KeyStore, now: number): Promise<Record<number, string>> {
+  return Object.fromEntries((await keyStore.listKeys()).map((key) => [key.kid, keyState(key, now)]));
+}
+
+function byKid(keys: readonly KeyMetadata[], kid: number): KeyMetadata {
+  const key = keys.find((candidate) => candidate.kid === kid);
+  if (key === undefined) throw new Error(`no key ${String(kid)}`);
+  return key;
 }
 
 describe('the keys table', () => {
@@ -37,7 +41,7 @@ describe('the keys table', () => {
 
   it('adopts a keys table that another server already created and filled', async () => {
     const path = join(temporaryDirectory(), 'course.db');
-    const pem = await generateRsaPrivateKeyPem();
+    const pem = await generatePrivateKeyPem('RS256');
     const foreign = new SQLite(path);
     foreign.exec('CREATE TABLE keys(kid INTEGER PRIMARY KEY AUTOINCREMENT, key BLOB NOT NULL, exp INTEGER NOT NULL)');
     // Some servers store the PEM as TEXT rather than bytes.
@@ -45,7 +49,8 @@ describe('the keys table', () => {
     foreign.close();
 
     const keyStore = createKeyStore(await openTestDatabase(path));
-    expect(await keyStore.listUnexpiredKeys(NOW)).toEqual([{ kid: 1, privateKeyPem: pem, exp: NOW + 60 }]);
+    expect((await keyStore.maintain(NOW, ['RS256'], POLICY)).adopted).toEqual([1]);
+    expect((await keyStore.loadServingKeys(NOW, ['RS256']))[0]).toMatchObject({ kid: 1, privateKeyPem: pem, exp: NOW + 60 });
   });
 
   it('is written by the parameterized statement that graders look for in the source', () => {
@@ -57,85 +62,194 @@ describe('the keys table', () => {
 });
 
 describe('createKeyStore', () => {
-  it('stores a private key as PKCS#1 PEM bytes and returns its kid', async () => {
+  it('gives an empty store an active key, a successor published ahead, and an expired key, then has nothing to do', async () => {
     const db = await openTestDatabase();
     const keyStore = createKeyStore(db);
-    const pem = await generateRsaPrivateKeyPem();
-    expect(pem).toMatch(PKCS1_PEM);
+    const report = await keyStore.maintain(NOW, ['RS256'], POLICY);
 
-    expect(await keyStore.insertKey(pem, NOW + 10)).toBe(1);
-    expect(await keyStore.insertKey(pem, NOW + 20)).toBe(2);
-    const stored = await db.selectFrom('keys').selectAll().where('kid', '=', 1).executeTakeFirstOrThrow();
-    expect(Buffer.isBuffer(stored.key)).toBe(true);
-    expect(stored.key.toString()).toBe(pem);
-    expect(stored.exp).toBe(NOW + 10);
-  });
-
-  it('lists unexpired keys, the one expiring last first, and counts a key expiring now as expired', async () => {
-    const keyStore = createKeyStore(await openTestDatabase());
-    const pem = await generateRsaPrivateKeyPem();
-    const soon = await keyStore.insertKey(pem, NOW + 10);
-    const atNow = await keyStore.insertKey(pem, NOW);
-    const later = await keyStore.insertKey(pem, NOW + 100);
-    const past = await keyStore.insertKey(pem, NOW - 100);
-
-    expect((await keyStore.listUnexpiredKeys(NOW)).map((key) => key.kid)).toEqual([later, soon]);
-    expect((await keyStore.findLatestExpiredKey(NOW))?.kid).toBe(atNow);
-    expect((await keyStore.findLatestExpiredKey(NOW - 1))?.kid).toBe(past);
-    expect(await keyStore.findLatestExpiredKey(NOW - 100 - 1)).toBeUndefined();
-  });
-
-  it('generates one unexpired and one expired key for an empty store, and nothing once both exist', async () => {
-    const keyStore = createKeyStore(await openTestDatabase());
-    const { createdKids } = await keyStore.ensureKeys(NOW, 3600);
-    expect(createdKids).toHaveLength(2);
-
-    const unexpired = await keyStore.listUnexpiredKeys(NOW);
-    const expired = await keyStore.findLatestExpiredKey(NOW);
-    expect(unexpired).toHaveLength(1);
-    expect(unexpired[0]?.exp).toBe(NOW + 3600);
-    expect(unexpired[0]?.privateKeyPem).toMatch(PKCS1_PEM);
+    expect(report).toEqual({
+      adopted: [],
+      created: [
+        { kid: 1, alg: 'RS256', role: 'active' },
+        { kid: 2, alg: 'RS256', role: 'successor' },
+        { kid: 3, alg: 'RS256', role: 'expired' },
+      ],
+      activated: [],
+      extended: [],
+    });
+    const [active, successor, expired] = await keyStore.listKeys();
+    expect(active).toEqual({ kid: 1, alg: 'RS256', publishedAt: NOW, activatesAt: NOW, retiresAt: NOW + 3600, exp: NOW + 4200, revokedAt: null });
+    expect(successor).toEqual({ kid: 2, alg: 'RS256', publishedAt: NOW, activatesAt: NOW + 3600, retiresAt: NOW + 7200, exp: NOW + 7800, revokedAt: null });
     expect(expired?.exp).toBeLessThan(NOW);
-    expect(expired?.privateKeyPem).toMatch(PKCS1_PEM);
-    expect(expired?.privateKeyPem).not.toBe(unexpired[0]?.privateKeyPem);
+    expect(await states(keyStore, NOW)).toEqual({ 1: 'active', 2: 'published', 3: 'expired' });
 
-    expect(await keyStore.ensureKeys(NOW, 3600)).toEqual({ createdKids: [] });
+    const stored = await db.selectFrom('keys').selectAll().orderBy('kid').execute();
+    expect(stored.map(({ exp }) => exp)).toEqual([NOW + 4200, NOW + 7800, expired?.exp]);
+    for (const { key } of stored) {
+      expect(Buffer.isBuffer(key)).toBe(true);
+      expect(key.toString()).toMatch(PKCS1_PEM);
+    }
+    expect(await keyStore.maintain(NOW, ['RS256'], POLICY)).toEqual({ adopted: [], created: [], activated: [], extended: [] });
   });
 
-  it('generates only the kind of key that is missing', async () => {
+  it('keeps a line of keys for each algorithm', async () => {
     const keyStore = createKeyStore(await openTestDatabase());
-    const expiredKid = await keyStore.insertKey(await generateRsaPrivateKeyPem(), NOW - 1);
+    const { created } = await keyStore.maintain(NOW, ['ES256', 'EdDSA'], POLICY);
+    expect(created.map(({ alg, role }) => `${alg}:${role}`)).toEqual([
+      'ES256:active', 'ES256:successor', 'ES256:expired', 'EdDSA:active', 'EdDSA:successor', 'EdDSA:expired',
+    ]);
+    const served = await keyStore.loadServingKeys(NOW, ['ES256', 'EdDSA']);
+    expect(served.map(({ alg, exp }) => `${alg}:${exp > NOW ? 'published' : 'expired'}`).sort()).toEqual([
+      'ES256:expired', 'ES256:published', 'ES256:published', 'EdDSA:expired', 'EdDSA:published', 'EdDSA:published',
+    ]);
+    for (const { privateKeyPem } of served) expect(privateKeyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+  });
 
-    const { createdKids } = await keyStore.ensureKeys(NOW, 60);
-    expect(createdKids).toHaveLength(1);
-    expect((await keyStore.listUnexpiredKeys(NOW)).map((key) => key.kid)).toEqual(createdKids);
-    expect((await keyStore.findLatestExpiredKey(NOW))?.kid).toBe(expiredKid);
+  it('publishes the next successor when the last one starts signing', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    const later = NOW + 3600;
+    expect(await states(keyStore, later)).toEqual({ 1: 'retired', 2: 'active', 3: 'expired' });
+
+    expect((await keyStore.maintain(later, ['RS256'], POLICY)).created).toEqual([{ kid: 4, alg: 'RS256', role: 'successor' }]);
+    const keys = await keyStore.listKeys();
+    expect(byKid(keys, 4)).toMatchObject({ publishedAt: later, activatesAt: NOW + 7200 });
+    expect(await states(keyStore, NOW + 4200)).toEqual({ 1: 'expired', 2: 'active', 3: 'expired', 4: 'published' });
+  });
+
+  it('keeps the active key signing longer when its successor comes late, so the successor is still published ahead', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    // The server was down: nothing published a successor behind key 2, which retires in 100 s.
+    const late = NOW + 7200 - 100;
+    const report = await keyStore.maintain(late, ['RS256'], POLICY);
+
+    expect(report.created).toEqual([{ kid: 4, alg: 'RS256', role: 'successor' }]);
+    expect(report.extended).toEqual([2]);
+    const keys = await keyStore.listKeys();
+    expect(byKid(keys, 2)).toMatchObject({ retiresAt: late + 300, exp: late + 300 + 600 });
+    expect(byKid(keys, 4)).toMatchObject({ publishedAt: late, activatesAt: late + 300 });
+  });
+
+  it('makes a waiting key active at once when its algorithm has none, and lines a new successor up behind it', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    const later = NOW + 1000;
+    expect(await keyStore.revoke(1, later)).toBe('revoked');
+
+    const report = await keyStore.maintain(later, ['RS256'], POLICY);
+    expect(report.activated).toEqual([2]);
+    expect(report.created).toEqual([{ kid: 4, alg: 'RS256', role: 'successor' }]);
+    const keys = await keyStore.listKeys();
+    expect(byKid(keys, 2)).toMatchObject({ activatesAt: later, retiresAt: later + 3600 });
+    expect(byKid(keys, 4)).toMatchObject({ activatesAt: later + 3600 });
+    expect(await states(keyStore, later)).toEqual({ 1: 'revoked', 2: 'active', 3: 'expired', 4: 'published' });
+  });
+
+  it('adopts keys written by a course server: published now, signing while their tokens can still expire with them', async () => {
+    const db = await openTestDatabase();
+    const pem = await generatePrivateKeyPem('RS256');
+    await insertCourseKey(db, pem, NOW + 3600);
+    await insertCourseKey(db, pem, NOW - 10);
+    await insertCourseKey(db, pem, NOW + 100);
+    const keyStore = createKeyStore(db);
+
+    const report = await keyStore.maintain(NOW, ['RS256'], POLICY);
+    expect(report.adopted).toEqual([1, 2, 3]);
+    expect(report.created).toEqual([{ kid: 4, alg: 'RS256', role: 'successor' }]);
+    const keys = await keyStore.listKeys();
+    expect(byKid(keys, 1)).toEqual({ kid: 1, alg: 'RS256', publishedAt: NOW, activatesAt: NOW, retiresAt: NOW + 3000, exp: NOW + 3600, revokedAt: null });
+    expect(byKid(keys, 2)).toMatchObject({ activatesAt: NOW - 10, retiresAt: NOW - 10, exp: NOW - 10 });
+    expect(byKid(keys, 4)).toMatchObject({ activatesAt: NOW + 3000 });
+    expect(await states(keyStore, NOW)).toEqual({ 1: 'active', 2: 'expired', 3: 'retired', 4: 'published' });
+  });
+
+  it('rotates: a new key published now signs after the lead time, and waiting keys queue behind it', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    const later = NOW + 600;
+
+    const rotated = await keyStore.rotate(later, 'RS256', POLICY);
+    expect(rotated).toMatchObject({ kid: 4, publishedAt: later, activatesAt: later + 300, retiresAt: later + 300 + 3600 });
+    const keys = await keyStore.listKeys();
+    expect(byKid(keys, 1)).toMatchObject({ retiresAt: later + 300, exp: later + 300 + 600 });
+    expect(byKid(keys, 2)).toMatchObject({ activatesAt: later + 300 + 3600 });
+    expect(await states(keyStore, later + 300)).toEqual({ 1: 'retired', 2: 'published', 3: 'expired', 4: 'active' });
+  });
+
+  it('rotates at once when told to, leaving the old key published until its tokens expire', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    const rotated = await keyStore.rotate(NOW + 10, 'RS256', POLICY, { immediately: true });
+    expect(rotated).toMatchObject({ activatesAt: NOW + 10 });
+    expect(byKid(await keyStore.listKeys(), 1)).toMatchObject({ retiresAt: NOW + 10, exp: NOW + 610 });
+    expect(await states(keyStore, NOW + 10)).toEqual({ 1: 'retired', 2: 'published', 3: 'expired', 4: 'active' });
+  });
+
+  it('revokes a key once, and says when there is nothing to revoke', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    expect(await keyStore.revoke(2, NOW)).toBe('revoked');
+    expect(await keyStore.revoke(2, NOW + 5)).toBe('already-revoked');
+    expect(await keyStore.revoke(99, NOW)).toBe('not-found');
+    expect(byKid(await keyStore.listKeys(), 2).revokedAt).toBe(NOW);
+    expect((await keyStore.loadServingKeys(NOW, ['RS256'])).map(({ kid }) => kid)).toEqual([1, 3]);
+  });
+
+  it('prunes keys expired or revoked longer ago than the retention, but never the latest expired key', async () => {
+    const db = await openTestDatabase();
+    const keyStore = createKeyStore(db);
+    const pem = await generatePrivateKeyPem('RS256');
+    for (const exp of [NOW - 5000, NOW - 4000, NOW - 100]) await insertCourseKey(db, pem, exp);
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    await keyStore.revoke(5, NOW - 2000);
+
+    expect(await keyStore.prune(NOW, 3000)).toEqual([1, 2]);
+    expect(await keyStore.prune(NOW, 1000)).toEqual([5]);
+    expect(await keyStore.prune(NOW, 0)).toEqual([]);
+    expect((await db.selectFrom('key_lifecycle').select('kid').execute()).map(({ kid }) => kid)).toEqual([3, 4]);
+    expect(await states(keyStore, NOW)).toEqual({ 3: 'expired', 4: 'active' });
+    // Once key 4 has expired too, it is the one kept.
+    expect(await keyStore.prune(NOW + 10_000, 0)).toEqual([3]);
   });
 
   it('writes nothing, and stays usable, when adding a missing key fails', async () => {
     const db = await openTestDatabase();
     const keyStore = createKeyStore(db);
-    await keyStore.insertKey(await generateRsaPrivateKeyPem(), NOW - 1);
-    await sql`CREATE TRIGGER refuse_new_keys BEFORE INSERT ON keys BEGIN SELECT RAISE(ABORT, 'keys are frozen'); END`.execute(db);
+    await sql`CREATE TRIGGER refuse_new_keys BEFORE INSERT ON key_lifecycle WHEN NEW.kid = 2 BEGIN SELECT RAISE(ABORT, 'keys are frozen'); END`.execute(db);
 
-    await expect(keyStore.ensureKeys(NOW, 60)).rejects.toThrow('keys are frozen');
-    expect(await db.selectFrom('keys').select('kid').execute()).toEqual([{ kid: 1 }]);
+    await expect(keyStore.maintain(NOW, ['RS256'], POLICY)).rejects.toThrow('keys are frozen');
+    expect(await db.selectFrom('keys').select('kid').execute()).toEqual([]);
 
     await sql`DROP TRIGGER refuse_new_keys`.execute(db);
-    expect((await keyStore.ensureKeys(NOW, 60)).createdKids).toEqual([2]);
+    expect((await keyStore.maintain(NOW, ['RS256'], POLICY)).created).toHaveLength(3);
+  });
+
+  it('reports a change made by another connection, and not its own', async () => {
+    const path = join(temporaryDirectory(), 'watched.db');
+    // One after the other: better-sqlite3 waits for a lock synchronously, so two connections of
+    // one process must never contend (processes that do are tested end to end).
+    const own = await openTestDatabase(path);
+    const other = await openTestDatabase(path);
+    const keyStore = createKeyStore(own);
+    const before = await keyStore.changeCounter();
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    expect(await keyStore.changeCounter()).toBe(before);
+
+    expect(await createKeyStore(other).revoke(1, NOW)).toBe('revoked');
+    expect(await keyStore.changeCounter()).not.toBe(before);
   });
 
   it('keeps its keys in the file across a reopen, and migrating again changes nothing', async () => {
     const path = join(temporaryDirectory(), 'keys.db');
     const first = await openDatabase(path);
-    await createKeyStore(first).ensureKeys(NOW, 3600);
+    await createKeyStore(first).maintain(NOW, ['RS256'], POLICY);
     const before = await first.selectFrom('keys').selectAll().orderBy('kid').execute();
     await first.destroy();
 
     const second = await openTestDatabase(path);
-    const keyStore = createKeyStore(second);
     expect(await second.selectFrom('keys').selectAll().orderBy('kid').execute()).toEqual(before);
-    expect(await keyStore.ensureKeys(NOW, 3600)).toEqual({ createdKids: [] });
+    expect((await createKeyStore(second).maintain(NOW, ['RS256'], POLICY)).created).toEqual([]);
   });
 });
 
@@ -143,7 +257,7 @@ describe('openDatabase', () => {
   it('migrates down to an empty schema and back up again', async () => {
     const db = await openTestDatabase();
     const tableNames = async () => (await db.introspection.getTables()).map((table) => table.name).sort();
-    const schemaTables = ['auth_logs', 'key_encryption', 'keys', 'users'];
+    const schemaTables = ['auth_logs', 'key_encryption', 'key_lifecycle', 'keys', 'users'];
     expect(await tableNames()).toEqual(schemaTables);
 
     expect((await createMigrator(db).migrateTo(NO_MIGRATIONS)).error).toBeUndefined();

@@ -20,7 +20,7 @@ const token: string = await app.signer.issueToken({ subject: 'alice' });
 const claims = await app.tokenVerifier.verify(token);
 const kids: string[] = (await app.keyring.current()).jwks.keys.map((jwk) => jwk.kid);
 const user = await app.userStore.findByUsername('alice');
-await app.keyStore.listUnexpiredKeys(0);
+await app.keyStore.listKeys();
 export { claims, kids, user };
 `;
 

@@ -241,7 +241,7 @@ describe('GET /users/me', () => {
     const password = await register(app);
     const token = await tokenFor(app, { payload: { username: 'testor_1a2b3c4d', password } });
     const [header, payload, signature] = token.split('.') as [string, string, string];
-    const { signingKey } = await app.keyring.current();
+    const signingKey = (await app.keyring.current()).signingKey('RS256');
     const reSigned = (claims: Record<string, unknown>, kid = signingKey.kid) =>
       new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid }).sign(signingKey.privateKey);
     const claims = decodeJwt(token);

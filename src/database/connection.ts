@@ -38,10 +38,15 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   });
 }
 
-function openSqlite(SQLite: SqliteDriver, path: string): BetterSqlite3.Database {
+export interface OpenDatabaseOptions {
+  /** Refuse to create the file: for tools that inspect an existing database. */
+  mustExist?: boolean;
+}
+
+function openSqlite(SQLite: SqliteDriver, path: string, { mustExist = false }: OpenDatabaseOptions): BetterSqlite3.Database {
   let sqlite: BetterSqlite3.Database | undefined;
   try {
-    sqlite = new SQLite(path, { timeout: 5000 });
+    sqlite = new SQLite(path, { timeout: 5000, fileMustExist: mustExist });
     if (path !== IN_MEMORY_DATABASE) sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
     return sqlite;
@@ -52,12 +57,12 @@ function openSqlite(SQLite: SqliteDriver, path: string): BetterSqlite3.Database 
 }
 
 /**
- * Opens (creating if needed) the SQLite file at `path` and runs the pending migrations.
+ * Opens (creating it if needed and allowed) the SQLite file at `path` and runs the pending migrations.
  * A file database uses write-ahead logging so that readers, such as a grader opening the same
  * file, never block the server, and waits for a busy lock rather than failing at once.
  */
-export async function openDatabase(path: string): Promise<Kysely<Database>> {
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(await loadSqliteDriver(), path) }) });
+export async function openDatabase(path: string, options: OpenDatabaseOptions = {}): Promise<Kysely<Database>> {
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(await loadSqliteDriver(), path, options) }) });
   try {
     await migrateToLatest(db);
   } catch (error) {

@@ -50,9 +50,20 @@ export interface KeyEncryptionTable {
   verifier: Buffer;
 }
 
+/** One row per key in `keys`: what it signs with and when it moves through its states (unix seconds). */
+export interface KeyLifecycleTable {
+  kid: number;
+  alg: string;
+  published_at: number;
+  activates_at: number;
+  retires_at: number;
+  revoked_at: number | null;
+}
+
 export interface Database {
   keys: KeysTable;
   users: UsersTable;
   auth_logs: AuthLogsTable;
   key_encryption: KeyEncryptionTable;
+  key_lifecycle: KeyLifecycleTable;
 }
