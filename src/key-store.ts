@@ -33,9 +33,9 @@ export interface MaintenanceReport {
   /** Keys found in `keys` without a lifecycle (written by another server) and given one. */
   adopted: number[];
   created: { kid: number; alg: SigningAlgorithm; role: KeyRole }[];
-  /** Waiting keys made active early because their algorithm had no active key (first start, downtime, revocation). */
+  /** Waiting keys made active early because their algorithm had no active key (downtime, revocation). */
   activated: number[];
-  /** Keys kept signing longer because the key behind them was published late. */
+  /** Keys kept (or put back) signing until the key behind them has been published for the lead time. */
   extended: number[];
 }
 
@@ -202,19 +202,36 @@ async function lineUp(writer: LineWriter, leader: KeyMetadata, waiting: readonly
   }
 }
 
-async function ensureSigningLine(writer: LineWriter, algorithm: SigningAlgorithm, now: number): Promise<void> {
+/** The key that retired last and is still published: every client that cached the JWKS knows it. */
+function lastRetired(keys: readonly KeyMetadata[], now: number): KeyMetadata | undefined {
+  return keys.filter((key) => key.retiresAt <= now).sort((a, b) => b.retiresAt - a.retiresAt)[0];
+}
+
+/**
+ * Gives `algorithm` an active key when it has none (first start, downtime, revocation): the next
+ * waiting key if it has been published for the lead time; else the key that retired last signs
+ * again until it has; else the waiting key at once; else a new key at once.
+ */
+async function restoreActiveKey(writer: LineWriter, algorithm: SigningAlgorithm, keys: readonly KeyMetadata[], waiting: KeyMetadata[], now: number): Promise<KeyMetadata> {
   const { executor, policy, report } = writer;
-  const { active, waiting } = signingLine(await liveKeysOf(executor, algorithm, now), now);
-  let leader = active;
-  if (leader === undefined) {
-    const next = waiting.shift();
-    if (next === undefined) {
-      leader = await writer.insert(algorithm, scheduleKey(policy, now, now), 'active');
-    } else {
-      leader = await reschedule(executor, next, scheduleKey(policy, next.publishedAt, now));
-      report.activated.push(leader.kid);
-    }
+  const next = waiting[0];
+  const matureAt = next === undefined ? now + policy.leadSeconds : next.publishedAt + policy.leadSeconds;
+  const predecessor = lastRetired(keys, now);
+  if (matureAt > now && predecessor !== undefined) {
+    report.extended.push(predecessor.kid);
+    return reschedule(executor, predecessor, { ...predecessor, retiresAt: matureAt, exp: matureAt + policy.tokenTtlSeconds });
   }
+  waiting.shift();
+  if (next === undefined) return writer.insert(algorithm, scheduleKey(policy, now, now), 'active');
+  report.activated.push(next.kid);
+  return reschedule(executor, next, scheduleKey(policy, next.publishedAt, now));
+}
+
+async function ensureSigningLine(writer: LineWriter, algorithm: SigningAlgorithm, now: number): Promise<void> {
+  const { executor, policy } = writer;
+  const keys = await liveKeysOf(executor, algorithm, now);
+  const { active, waiting } = signingLine(keys, now);
+  const leader = active ?? (await restoreActiveKey(writer, algorithm, keys, waiting, now));
   if (waiting.length === 0) {
     const activatesAt = Math.max(leader.retiresAt, now + policy.leadSeconds);
     waiting.push(await writer.insert(algorithm, scheduleKey(policy, now, activatesAt), 'successor'));

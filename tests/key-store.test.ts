@@ -50,7 +50,9 @@ describe('the keys table', () => {
 
     const keyStore = createKeyStore(await openTestDatabase(path));
     expect((await keyStore.maintain(NOW, ['RS256'], POLICY)).adopted).toEqual([1]);
-    expect((await keyStore.loadServingKeys(NOW, ['RS256']))[0]).toMatchObject({ kid: 1, privateKeyPem: pem, exp: NOW + 60 });
+    // Too close to its expiry to sign a full-lifetime token, it is retired; with nothing else
+    // published, it signs again until its successor has been published for the lead time.
+    expect((await keyStore.loadServingKeys(NOW, ['RS256']))[0]).toMatchObject({ kid: 1, privateKeyPem: pem, retiresAt: NOW + 300, exp: NOW + 900 });
   });
 
   it('is written by the parameterized statement that graders look for in the source', () => {
@@ -129,6 +131,21 @@ describe('createKeyStore', () => {
     const keys = await keyStore.listKeys();
     expect(byKid(keys, 2)).toMatchObject({ retiresAt: late + 300, exp: late + 300 + 600 });
     expect(byKid(keys, 4)).toMatchObject({ publishedAt: late, activatesAt: late + 300 });
+  });
+
+  it('puts the key that retired last back to work when the active one is revoked before its successor is known to clients', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    await keyStore.maintain(NOW + 3600, ['RS256'], POLICY);
+    // Key 2 signs now; its successor, key 4, was published 100 s ago, less than the lead time.
+    expect(await keyStore.revoke(2, NOW + 3700)).toBe('revoked');
+
+    const report = await keyStore.maintain(NOW + 3700, ['RS256'], POLICY);
+    expect(report).toMatchObject({ activated: [], extended: [1], created: [] });
+    const keys = await keyStore.listKeys();
+    expect(byKid(keys, 1)).toMatchObject({ retiresAt: NOW + 3600 + 300, exp: NOW + 3900 + 600 });
+    expect(byKid(keys, 4)).toMatchObject({ activatesAt: NOW + 3900 });
+    expect(await states(keyStore, NOW + 3700)).toEqual({ 1: 'active', 2: 'revoked', 3: 'expired', 4: 'published' });
   });
 
   it('makes a waiting key active at once when its algorithm has none, and lines a new successor up behind it', async () => {
