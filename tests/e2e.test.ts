@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -13,14 +13,19 @@ import { temporaryDirectory } from './helpers.js';
 const SQLite = await loadSqliteDriver();
 
 const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
+const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const SERVER_ENV_VARIABLES = [
   'HOST',
   'PORT',
   'DATABASE_URL',
   'KEY_TTL',
   'TOKEN_TTL',
+  'JWKS_MAX_AGE',
+  'EXPIRED_KEY_RETENTION',
+  'ALGORITHMS',
   'LOG_LEVEL',
   'ISSUER',
+  'AUDIENCE',
   'AUTH_MODE',
   'NOT_MY_KEY',
   'TRUST_PROXY',
@@ -150,6 +155,56 @@ describe('the standalone server', () => {
     reader.close();
     expect(count).toBe(3);
     expect(await Promise.all(servers.map((server) => server.stop()))).toEqual([0, 0]);
+  });
+});
+
+describe('the standalone server and the admin CLI on one database', () => {
+  function runCli(args: string[], variables: Record<string, string>): { status: number | null; stdout: string } {
+    const { status, stdout } = spawnSync(process.execPath, [CLI_ENTRY, ...args], { env: serverEnvironment(variables), encoding: 'utf8' });
+    return { status, stdout };
+  }
+
+  async function publishedKids(url: string): Promise<string[]> {
+    const { keys } = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    return keys.map((jwk) => jwk.kid);
+  }
+
+  async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+    for (let attempt = 0; attempt < 60; attempt += 1) {
+      if (await condition()) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error('the running server did not pick the change up within 6 s');
+  }
+
+  it('serves a key revoked or rotated by the CLI within seconds, and signs with every configured algorithm', async () => {
+    const variables = { DATABASE_URL: join(temporaryDirectory(), 'keys.db'), ALGORITHMS: 'RS256,ES256,EdDSA', ISSUER: 'https://id.example.com' };
+    const server = await startServer(variables);
+    const liveJwks = () => createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`));
+
+    const discovery = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(discovery).toMatchObject({ issuer: 'https://id.example.com', id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'] });
+    for (const alg of ['RS256', 'ES256', 'EdDSA']) {
+      const { protectedHeader } = await jwtVerify(await postAuth(server.url, `?alg=${alg}`), liveJwks(), { issuer: 'https://id.example.com' });
+      expect(protectedHeader.alg).toBe(alg);
+    }
+
+    const activeKid = decodeProtectedHeader(await postAuth(server.url)).kid ?? '';
+    expect(runCli(['keys', 'revoke', activeKid], variables)).toEqual({ status: 0, stdout: `revoked key ${activeKid}\n` });
+    await waitFor(async () => !(await publishedKids(server.url)).includes(activeKid));
+    const afterRevocation = await postAuth(server.url);
+    expect(decodeProtectedHeader(afterRevocation).kid).not.toBe(activeKid);
+    await expect(jwtVerify(afterRevocation, liveJwks())).resolves.toBeDefined();
+
+    const rotation = runCli(['keys', 'rotate', '--alg', 'ES256'], variables);
+    expect(rotation.status).toBe(0);
+    const rotatedKid = /published key (\d+)/.exec(rotation.stdout)?.[1] ?? 'none';
+    await waitFor(async () => (await publishedKids(server.url)).includes(rotatedKid));
+
+    const listed = JSON.parse(runCli(['keys', 'list', '--json'], variables).stdout) as { kid: number; state: string }[];
+    expect(listed.find((key) => String(key.kid) === activeKid)?.state).toBe('revoked');
+    expect(listed.find((key) => String(key.kid) === rotatedKid)?.state).toBe('published');
+    expect(await server.stop()).toBe(0);
   });
 });
 

@@ -267,6 +267,22 @@ describe('GET /users/me', () => {
     expect((await me(app, `Bearer ${token}`)).statusCode).toBe(401);
   });
 
+  it('requires the audience when one is configured, and accepts a token of any configured algorithm', async () => {
+    const app = await readyApp({ audience: 'https://api.example', algorithms: ['ES256', 'EdDSA'] });
+    const password = await register(app);
+    for (const alg of ['ES256', 'EdDSA'] as const) {
+      const token = await tokenFor(app, { url: `/auth?alg=${alg}`, payload: { username: 'testor_1a2b3c4d', password } });
+      expect(decodeJwt(token).aud).toBe('https://api.example');
+      expect((await me(app, `Bearer ${token}`)).statusCode).toBe(200);
+    }
+    const token = await tokenFor(app, { payload: { username: 'testor_1a2b3c4d', password } });
+    const signingKey = (await app.keyring.current()).signingKey('ES256');
+    const otherAudience = await new SignJWT({ ...decodeJwt(token), aud: 'https://other.example' })
+      .setProtectedHeader({ alg: 'ES256', kid: signingKey.kid })
+      .sign(signingKey.privateKey);
+    expect(expectJsonError(await me(app, `Bearer ${otherAudience}`), 401)).toBe('The token is invalid or expired');
+  });
+
   it('refuses a demo token issued for a username before it was registered', async () => {
     const app = await readyApp();
     const demoToken = await tokenFor(app, { payload: { username: 'testor_1a2b3c4d' } });
