@@ -77,9 +77,17 @@ async function listKeys({ db, now, output }: Context, json: boolean): Promise<nu
   return EXIT_OK;
 }
 
-async function rotateKeys({ db, config, now, output }: Context, requested: string | undefined, immediately: boolean): Promise<number> {
-  if (requested !== undefined && !isSigningAlgorithm(requested)) throw new UsageError(`unknown algorithm ${JSON.stringify(requested)}`);
-  const algorithms: readonly SigningAlgorithm[] = requested === undefined ? config.algorithms : [requested];
+/** The algorithms `rotate` works on: the one `--alg` names, which must be configured, or all of them. */
+function rotationAlgorithms(requested: string | undefined, config: ServerConfig): readonly SigningAlgorithm[] {
+  if (requested === undefined) return config.algorithms;
+  // A key for an algorithm the servers do not sign with would be published and never used.
+  if (!isSigningAlgorithm(requested) || !config.algorithms.includes(requested)) {
+    throw new UsageError(`--alg must be one of ALGORITHMS (${config.algorithms.join(', ')}), got ${JSON.stringify(requested)}`);
+  }
+  return [requested];
+}
+
+async function rotateKeys({ db, config, now, output }: Context, algorithms: readonly SigningAlgorithm[], immediately: boolean): Promise<number> {
   const { cipher } = await prepareKeyCipher(db, config.keyEncryptionSecret);
   const keyStore = createKeyStore(db, cipher);
   for (const algorithm of algorithms) {
@@ -89,15 +97,19 @@ async function rotateKeys({ db, config, now, output }: Context, requested: strin
   return EXIT_OK;
 }
 
-async function revokeKey({ db, now, output }: Context, kidArgument: string | undefined): Promise<number> {
-  if (kidArgument === undefined || !/^[1-9]\d{0,15}$/.test(kidArgument)) throw new UsageError('revoke needs the kid of one key, a positive whole number');
-  const kid = Number(kidArgument);
+function parseKid(argument: string | undefined): number {
+  const kid = argument !== undefined && /^[1-9]\d*$/.test(argument) ? Number(argument) : Number.NaN;
+  if (!Number.isSafeInteger(kid)) throw new UsageError('revoke needs the kid of one key, a positive whole number');
+  return kid;
+}
+
+async function revokeKey({ db, now, output }: Context, kid: number): Promise<number> {
   const outcome = await createKeyStore(db).revoke(kid, now);
   if (outcome === 'not-found') {
-    output.err(`jwks-server: there is no key ${kidArgument}`);
+    output.err(`jwks-server: there is no key ${String(kid)}`);
     return EXIT_NOT_FOUND;
   }
-  output.out(outcome === 'revoked' ? `revoked key ${kidArgument}` : `key ${kidArgument} was already revoked`);
+  output.out(outcome === 'revoked' ? `revoked key ${String(kid)}` : `key ${String(kid)} was already revoked`);
   return EXIT_OK;
 }
 
@@ -128,16 +140,24 @@ async function runCommand(args: readonly string[], context: Omit<Context, 'db' |
     return EXIT_OK;
   }
   if (group !== 'keys' || command === undefined) throw new UsageError('expected "keys" and a command');
-  const commands: Record<string, (full: Context) => Promise<number>> = {
-    list: (full) => listKeys(full, values.json === true),
-    rotate: (full) => rotateKeys(full, values.alg, values.now === true),
-    revoke: (full) => revokeKey(full, rest[0]),
-    prune: (full) => pruneKeys(full),
-    'export-jwks': (full) => exportJwks(full),
+  // Each command checks its arguments first, so that wrong usage is told before any database is opened.
+  const commands: Record<string, (config: ServerConfig) => (full: Context) => Promise<number>> = {
+    list: () => (full) => listKeys(full, values.json === true),
+    rotate: (config) => {
+      const algorithms = rotationAlgorithms(values.alg, config);
+      return (full) => rotateKeys(full, algorithms, values.now === true);
+    },
+    revoke: () => {
+      const kid = parseKid(rest[0]);
+      return (full) => revokeKey(full, kid);
+    },
+    prune: () => pruneKeys,
+    'export-jwks': () => exportJwks,
   };
-  const run = commands[command];
-  if (run === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  const prepare = commands[command];
+  if (prepare === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const config = loadConfig(context.env);
+  const run = prepare(config);
   const db = await openDatabase(config.databasePath, { mustExist: true });
   try {
     return await run({ ...context, db, config });

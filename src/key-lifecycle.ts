@@ -91,7 +91,7 @@ export function signingLine<Key extends KeyMetadata>(keys: readonly Key[], now: 
   return { active, waiting };
 }
 
-/** How many keys {@link ensureSigningLine}-style maintenance must create for one algorithm. */
+/** How many keys maintenance must create for one algorithm: an active key, a successor, an expired key. */
 export function missingKeyCount(line: SigningLine, hasExpiredKey: boolean): number {
   const needsActive = line.active === undefined && line.waiting.length === 0;
   // Promoting the only waiting key to active leaves no successor behind it.

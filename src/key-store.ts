@@ -260,18 +260,23 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
     return { kid, alg: algorithm, revokedAt: null, ...schedule };
   }
 
-  /** Keys each algorithm will need, generated before the write lock is taken so that it is held for milliseconds. */
-  async function generateMissingKeys(now: number, algorithms: readonly SigningAlgorithm[]): Promise<Map<SigningAlgorithm, string[]>> {
-    const needed = await Promise.all(
+  /**
+   * Whether any algorithm's line needs work, and the keys that work will need, generated before
+   * the write lock is taken so that it is held for milliseconds.
+   */
+  async function prepareMaintenance(now: number, algorithms: readonly SigningAlgorithm[]): Promise<{ needed: boolean; spare: Map<SigningAlgorithm, string[]> }> {
+    const lines = await Promise.all(
       algorithms.map(async (algorithm) => {
         const line = signingLine(await liveKeysOf(db, algorithm, now), now);
-        return { algorithm, count: missingKeyCount(line, await hasExpiredKey(db, algorithm, now)) };
+        const count = missingKeyCount(line, await hasExpiredKey(db, algorithm, now));
+        // A line with waiting keys but none active needs no new key, only a promotion.
+        return { algorithm, count, needed: count > 0 || line.active === undefined };
       }),
     );
     const generated = await Promise.all(
-      needed.map(async ({ algorithm, count }) => [algorithm, await Promise.all(Array.from({ length: count }, () => generatePrivateKeyPem(algorithm)))] as const),
+      lines.map(async ({ algorithm, count }) => [algorithm, await Promise.all(Array.from({ length: count }, () => generatePrivateKeyPem(algorithm)))] as const),
     );
-    return new Map(generated);
+    return { needed: lines.some((line) => line.needed), spare: new Map(generated) };
   }
 
   function lineWriter(executor: Executor, policy: RotationPolicy, report: MaintenanceReport, spare: Map<SigningAlgorithm, string[]>): LineWriter {
@@ -302,8 +307,8 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
 
     async maintain(now, algorithms, policy) {
       const orphans = await findKeysWithoutLifecycle(db);
-      const spare = await generateMissingKeys(now, algorithms);
-      if (orphans.length === 0 && [...spare.values()].every((pems) => pems.length === 0)) return emptyReport();
+      const { needed, spare } = await prepareMaintenance(now, algorithms);
+      if (orphans.length === 0 && !needed) return emptyReport();
       return withWriteLock(db, async (connection) => {
         const report = emptyReport();
         report.adopted = await adoptKeysWithoutLifecycle(connection, now, policy);
@@ -320,7 +325,9 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
         const activatesAt = immediately ? now : now + policy.leadSeconds;
         const writer = lineWriter(connection, policy, emptyReport(), new Map([[algorithm, [pem]]]));
         const key = await writer.insert(algorithm, scheduleKey(policy, now, activatesAt), 'successor');
-        if (active !== undefined && active.retiresAt > activatesAt) {
+        // The active key signs until the new one does: sooner than planned, or later if it was
+        // due to retire within the lead time, so that no moment is left without a signing key.
+        if (active !== undefined) {
           await reschedule(connection, active, { ...active, retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds });
         }
         await lineUp(writer, key, waiting);

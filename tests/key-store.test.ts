@@ -194,6 +194,25 @@ describe('createKeyStore', () => {
     expect(await states(keyStore, later + 300)).toEqual({ 1: 'retired', 2: 'published', 3: 'expired', 4: 'active' });
   });
 
+  it('keeps the active key signing until a rotated-in key starts, when it was due to retire sooner', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    await keyStore.rotate(NOW + 3500, 'RS256', POLICY);
+    expect(byKid(await keyStore.listKeys(), 1)).toMatchObject({ retiresAt: NOW + 3800, exp: NOW + 4400 });
+    expect(await states(keyStore, NOW + 3700)).toEqual({ 1: 'active', 2: 'published', 3: 'expired', 4: 'published' });
+  });
+
+  it('promotes a waiting key when the active one is revoked after a rotation, though no key is missing', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    await keyStore.rotate(NOW + 600, 'RS256', POLICY);
+    expect(await keyStore.revoke(1, NOW + 700)).toBe('revoked');
+
+    const report = await keyStore.maintain(NOW + 700, ['RS256'], POLICY);
+    expect(report).toMatchObject({ activated: [4], created: [] });
+    expect(await states(keyStore, NOW + 700)).toEqual({ 1: 'revoked', 2: 'published', 3: 'expired', 4: 'active' });
+  });
+
   it('rotates at once when told to, leaving the old key published until its tokens expire', async () => {
     const keyStore = createKeyStore(await openTestDatabase());
     await keyStore.maintain(NOW, ['RS256'], POLICY);
