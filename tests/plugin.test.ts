@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import formbody from '@fastify/formbody';
 import sensible from '@fastify/sensible';
@@ -6,7 +7,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp, jwksService, keyState, type JwksServiceOptions } from '../src/index.js';
-import { readyApp, temporaryDirectory } from './helpers.js';
+import { generatePrivateKeyPem } from '../src/key-generation.js';
+import { insertCourseKey, openTestDatabase, readyApp, temporaryDirectory } from './helpers.js';
 
 async function hostApp(options: JwksServiceOptions = { databasePath: ':memory:' }): Promise<FastifyInstance> {
   const host = Fastify();
@@ -85,5 +87,49 @@ describe('keys persist in the database file', () => {
       cause: { message: expect.stringMatching(/directory does not exist/) as unknown },
     });
     expect(readdirSync(directory)).toEqual([]);
+  });
+});
+
+describe('the key scheduler', () => {
+  function collectLogs(): { stream: Writable; lines: () => string[] } {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(...chunk.toString().split('\n').filter((line) => line !== ''));
+        callback();
+      },
+    });
+    return { stream, lines: () => lines };
+  }
+
+  async function waitForLog(lines: () => string[], pattern: RegExp): Promise<string> {
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const line = lines().find((candidate) => pattern.test(candidate));
+      if (line !== undefined) return line;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`no log line matched ${String(pattern)}`);
+  }
+
+  it('prunes on its own timer and logs the kids, never key material', async () => {
+    const databasePath = join(temporaryDirectory(), 'old.db');
+    const db = await openTestDatabase(databasePath);
+    const pem = await generatePrivateKeyPem('RS256');
+    const now = Math.floor(Date.now() / 1000);
+    await insertCourseKey(db, pem, now - 20_000);
+    await insertCourseKey(db, pem, now - 10_000);
+    const logs = collectLogs();
+    await readyApp({ databasePath, expiredKeyRetentionSeconds: 0, keySyncIntervalMs: 20, logger: { level: 'info', stream: logs.stream } });
+
+    expect(JSON.parse(await waitForLog(logs.lines, /"pruned keys"/))).toMatchObject({ kids: [1] });
+    expect(logs.lines().join('\n')).not.toMatch(/PRIVATE KEY|MII[A-Za-z0-9+/]{20}/);
+  });
+
+  it('logs a failed step and keeps going', async () => {
+    const logs = collectLogs();
+    const app = await readyApp({ keySyncIntervalMs: 20, logger: { level: 'info', stream: logs.stream } });
+    await app.database.destroy();
+    const failure = JSON.parse(await waitForLog(logs.lines, /key maintenance failed/)) as { level: number };
+    expect(failure.level).toBe(50);
   });
 });
