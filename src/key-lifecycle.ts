@@ -62,14 +62,15 @@ export function scheduleExpiredKey(policy: RotationPolicy, now: number): KeySche
 }
 
 /**
- * The schedule given to a key found in `keys` with no lifecycle (made by an earlier version or
- * another server): published and signing from now, and retired early enough that its tokens
- * still expire with it.
+ * The schedule given to a key found in `keys` with no lifecycle (made by an earlier release or
+ * another server): published from now until its `exp`, so that its tokens keep verifying, but
+ * retired: no client can be assumed to know it yet. When nothing else can sign, maintenance lets
+ * the key that retired last sign again until a successor is known, which is how keys from before
+ * lifecycles carry a running deployment over.
  */
-export function scheduleAdoptedKey(policy: RotationPolicy, exp: number, now: number): KeySchedule {
-  const activatesAt = Math.min(now, exp);
-  const retiresAt = Math.min(Math.max(activatesAt, exp - policy.tokenTtlSeconds), exp);
-  return { publishedAt: activatesAt, activatesAt, retiresAt, exp };
+export function scheduleAdoptedKey(exp: number, now: number): KeySchedule {
+  const since = Math.min(now, exp);
+  return { publishedAt: since, activatesAt: since, retiresAt: since, exp };
 }
 
 /** The unrevoked keys of one algorithm that matter for signing at `now`: the active one and those waiting. */

@@ -20,6 +20,7 @@ import {
   type KeySchedule,
   type RotationPolicy,
 } from './key-lifecycle.js';
+import { importSigningKey } from './public-jwk.js';
 
 export interface StoredKey extends KeyMetadata {
   /** PKCS#1 PEM for RSA keys, PKCS#8 PEM for the others. */
@@ -32,6 +33,8 @@ export type KeyRole = 'active' | 'successor' | 'expired';
 export interface MaintenanceReport {
   /** Keys found in `keys` without a lifecycle (written by another server) and given one. */
   adopted: number[];
+  /** Keys found without a lifecycle that are not usable RS256 keys: recorded as revoked, never served. */
+  refused: number[];
   created: { kid: number; alg: SigningAlgorithm; role: KeyRole }[];
   /** Waiting keys made active early because their algorithm had no active key (downtime, revocation). */
   activated: number[];
@@ -151,18 +154,18 @@ function selectPrunableKids(executor: Executor, cutoff: number, kept: readonly n
 }
 
 /** Keys newer than every lifecycle row: written by something that does not keep lifecycles. */
-async function findKeysWithoutLifecycle(executor: Executor): Promise<{ kid: number; exp: number }[]> {
+async function findKeysWithoutLifecycle(executor: Executor): Promise<{ kid: number; key: Buffer | string; exp: number }[]> {
   return executor
     .selectFrom('keys')
-    .select(['kid', 'exp'])
+    .select(['kid', 'key', 'exp'])
     .where('kid', '>', (eb) => eb.selectFrom('key_lifecycle').select((inner) => inner.fn.coalesce(inner.fn.max('kid'), inner.lit(0)).as('newest')))
     .execute();
 }
 
-async function insertLifecycle(executor: Executor, kid: number, algorithm: SigningAlgorithm, schedule: KeySchedule): Promise<void> {
+async function insertLifecycle(executor: Executor, kid: number, algorithm: SigningAlgorithm, schedule: KeySchedule, revokedAt: number | null = null): Promise<void> {
   await executor
     .insertInto('key_lifecycle')
-    .values({ kid, alg: algorithm, published_at: schedule.publishedAt, activates_at: schedule.activatesAt, retires_at: schedule.retiresAt })
+    .values({ kid, alg: algorithm, published_at: schedule.publishedAt, activates_at: schedule.activatesAt, retires_at: schedule.retiresAt, revoked_at: revokedAt })
     .execute();
 }
 
@@ -204,7 +207,7 @@ async function lineUp(writer: LineWriter, leader: KeyMetadata, waiting: readonly
 
 /** The key that retired last and is still published: every client that cached the JWKS knows it. */
 function lastRetired(keys: readonly KeyMetadata[], now: number): KeyMetadata | undefined {
-  return keys.filter((key) => key.retiresAt <= now).sort((a, b) => b.retiresAt - a.retiresAt)[0];
+  return keys.filter((key) => key.retiresAt <= now).sort((a, b) => b.retiresAt - a.retiresAt || b.exp - a.exp)[0];
 }
 
 /**
@@ -219,12 +222,15 @@ async function restoreActiveKey(writer: LineWriter, algorithm: SigningAlgorithm,
   const predecessor = lastRetired(keys, now);
   if (matureAt > now && predecessor !== undefined) {
     report.extended.push(predecessor.kid);
-    return reschedule(executor, predecessor, { ...predecessor, retiresAt: matureAt, exp: matureAt + policy.tokenTtlSeconds });
+    const exp = Math.max(predecessor.exp, matureAt + policy.tokenTtlSeconds);
+    return reschedule(executor, predecessor, { ...predecessor, retiresAt: matureAt, exp });
   }
   waiting.shift();
   if (next === undefined) return writer.insert(algorithm, scheduleKey(policy, now, now), 'active');
   report.activated.push(next.kid);
-  return reschedule(executor, next, scheduleKey(policy, next.publishedAt, now));
+  // Never before it was published, even by the clock of a process running a little behind the
+  // one that published it.
+  return reschedule(executor, next, scheduleKey(policy, next.publishedAt, Math.max(now, next.publishedAt)));
 }
 
 async function ensureSigningLine(writer: LineWriter, algorithm: SigningAlgorithm, now: number): Promise<void> {
@@ -240,14 +246,8 @@ async function ensureSigningLine(writer: LineWriter, algorithm: SigningAlgorithm
   if (!(await hasExpiredKey(executor, algorithm, now))) await writer.insert(algorithm, scheduleExpiredKey(policy, now), 'expired');
 }
 
-async function adoptKeysWithoutLifecycle(executor: Executor, now: number, policy: RotationPolicy): Promise<number[]> {
-  const orphans = await findKeysWithoutLifecycle(executor);
-  for (const { kid, exp } of orphans) await insertLifecycle(executor, kid, ADOPTED_KEY_ALGORITHM, scheduleAdoptedKey(policy, exp, now));
-  return orphans.map(({ kid }) => kid);
-}
-
 function emptyReport(): MaintenanceReport {
-  return { adopted: [], created: [], activated: [], extended: [] };
+  return { adopted: [], refused: [], created: [], activated: [], extended: [] };
 }
 
 /** The key repository over `db`; `cipher` seals keys as they are stored and opens them as they are read. */
@@ -258,6 +258,24 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
     const kid = Number(result.insertId);
     await insertLifecycle(executor, kid, algorithm, schedule);
     return { kid, alg: algorithm, revokedAt: null, ...schedule };
+  }
+
+  /** Gives keys written without a lifecycle one; those that cannot sign RS256 are recorded as revoked. */
+  async function adoptKeysWithoutLifecycle(executor: Executor, now: number, report: MaintenanceReport): Promise<void> {
+    for (const { kid, key, exp } of await findKeysWithoutLifecycle(executor)) {
+      const usable = canSignAdopted(kid, key);
+      await insertLifecycle(executor, kid, ADOPTED_KEY_ALGORITHM, scheduleAdoptedKey(exp, now), usable ? null : now);
+      (usable ? report.adopted : report.refused).push(kid);
+    }
+  }
+
+  function canSignAdopted(kid: number, key: Buffer | string): boolean {
+    try {
+      importSigningKey(String(kid), ADOPTED_KEY_ALGORITHM, cipher.open(key));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -311,7 +329,7 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
       if (orphans.length === 0 && !needed) return emptyReport();
       return withWriteLock(db, async (connection) => {
         const report = emptyReport();
-        report.adopted = await adoptKeysWithoutLifecycle(connection, now, policy);
+        await adoptKeysWithoutLifecycle(connection, now, report);
         const writer = lineWriter(connection, policy, report, spare);
         for (const algorithm of algorithms) await ensureSigningLine(writer, algorithm, now);
         return report;

@@ -139,7 +139,9 @@ export function createKeyring(options: KeyringOptions): Keyring {
 
   async function load(): Promise<void> {
     const now = clock();
-    seenChangeCounter = await keyStore.changeCounter();
+    // Read before the keys and recorded only once they are loaded: a change committed meanwhile,
+    // or a load that fails, is loaded again at the next step.
+    const changeCounter = await keyStore.changeCounter();
     const stored = await keyStore.loadServingKeys(now, algorithms);
     const next = new Map<number, Pick<LoadedKey, 'signingKey' | 'published'>>();
     keys = await Promise.all(
@@ -158,12 +160,13 @@ export function createKeyring(options: KeyringOptions): Keyring {
       }),
     );
     imported = next;
+    seenChangeCounter = changeCounter;
     snapshot = deriveSnapshot(keys, algorithms, now, snapshot);
   }
 
   async function maintain(): Promise<void> {
     const report = await keyStore.maintain(clock(), algorithms, policy);
-    const changed = report.adopted.length + report.created.length + report.activated.length + report.extended.length > 0;
+    const changed = Object.values(report).some((entries: readonly unknown[]) => entries.length > 0);
     if (changed) options.onMaintenance?.(report);
   }
 

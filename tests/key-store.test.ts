@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NO_MIGRATIONS, sql } from 'kysely';
@@ -71,6 +72,7 @@ describe('createKeyStore', () => {
 
     expect(report).toEqual({
       adopted: [],
+      refused: [],
       created: [
         { kid: 1, alg: 'RS256', role: 'active' },
         { kid: 2, alg: 'RS256', role: 'successor' },
@@ -91,7 +93,7 @@ describe('createKeyStore', () => {
       expect(Buffer.isBuffer(key)).toBe(true);
       expect(key.toString()).toMatch(PKCS1_PEM);
     }
-    expect(await keyStore.maintain(NOW, ['RS256'], POLICY)).toEqual({ adopted: [], created: [], activated: [], extended: [] });
+    expect(await keyStore.maintain(NOW, ['RS256'], POLICY)).toEqual({ adopted: [], refused: [], created: [], activated: [], extended: [] });
   });
 
   it('keeps a line of keys for each algorithm', async () => {
@@ -163,7 +165,7 @@ describe('createKeyStore', () => {
     expect(await states(keyStore, later)).toEqual({ 1: 'revoked', 2: 'active', 3: 'expired', 4: 'published' });
   });
 
-  it('adopts keys written by a course server: published now, signing while their tokens can still expire with them', async () => {
+  it('adopts keys written by a course server as published but retired, and lets the newest sign until a successor is known', async () => {
     const db = await openTestDatabase();
     const pem = await generatePrivateKeyPem('RS256');
     await insertCourseKey(db, pem, NOW + 3600);
@@ -172,13 +174,45 @@ describe('createKeyStore', () => {
     const keyStore = createKeyStore(db);
 
     const report = await keyStore.maintain(NOW, ['RS256'], POLICY);
-    expect(report.adopted).toEqual([1, 2, 3]);
+    expect(report).toMatchObject({ adopted: [1, 2, 3], refused: [], extended: [1], activated: [] });
     expect(report.created).toEqual([{ kid: 4, alg: 'RS256', role: 'successor' }]);
     const keys = await keyStore.listKeys();
-    expect(byKid(keys, 1)).toEqual({ kid: 1, alg: 'RS256', publishedAt: NOW, activatesAt: NOW, retiresAt: NOW + 3000, exp: NOW + 3600, revokedAt: null });
+    expect(byKid(keys, 1)).toEqual({ kid: 1, alg: 'RS256', publishedAt: NOW, activatesAt: NOW, retiresAt: NOW + 300, exp: NOW + 3600, revokedAt: null });
     expect(byKid(keys, 2)).toMatchObject({ activatesAt: NOW - 10, retiresAt: NOW - 10, exp: NOW - 10 });
-    expect(byKid(keys, 4)).toMatchObject({ activatesAt: NOW + 3000 });
+    expect(byKid(keys, 4)).toMatchObject({ publishedAt: NOW, activatesAt: NOW + 300 });
     expect(await states(keyStore, NOW)).toEqual({ 1: 'active', 2: 'expired', 3: 'retired', 4: 'published' });
+  });
+
+  it('never lets a key written later by another server take over signing', async () => {
+    const db = await openTestDatabase();
+    const keyStore = createKeyStore(db);
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    await insertCourseKey(db, await generatePrivateKeyPem('RS256'), NOW + 3600);
+
+    expect(await keyStore.maintain(NOW + 10, ['RS256'], POLICY)).toMatchObject({ adopted: [4], created: [], extended: [] });
+    expect(await states(keyStore, NOW + 10)).toEqual({ 1: 'active', 2: 'published', 3: 'expired', 4: 'retired' });
+  });
+
+  it('records a key it cannot sign with, written by another server, as revoked and never serves it', async () => {
+    const db = await openTestDatabase();
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+    await insertCourseKey(db, p256, NOW + 3600);
+    await insertCourseKey(db, 'not a key at all', NOW + 3600);
+    const keyStore = createKeyStore(db);
+
+    expect(await keyStore.maintain(NOW, ['RS256'], POLICY)).toMatchObject({ adopted: [], refused: [1, 2] });
+    expect(await states(keyStore, NOW)).toMatchObject({ 1: 'revoked', 2: 'revoked', 3: 'active' });
+    expect((await keyStore.loadServingKeys(NOW, ['RS256'])).map(({ kid }) => kid)).not.toContain(1);
+  });
+
+  it('never schedules a key to sign before it was published, even by a clock running behind', async () => {
+    const keyStore = createKeyStore(await openTestDatabase());
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    await keyStore.revoke(1, NOW);
+    // Another process, five seconds behind, finds no active key and only key 2, published "later".
+    const report = await keyStore.maintain(NOW - 5, ['RS256'], POLICY);
+    expect(report.activated).toEqual([2]);
+    expect(byKid(await keyStore.listKeys(), 2)).toMatchObject({ publishedAt: NOW, activatesAt: NOW });
   });
 
   it('rotates: a new key published now signs after the lead time, and waiting keys queue behind it', async () => {

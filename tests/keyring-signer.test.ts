@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { AlgorithmList } from '../src/algorithms.js';
+import type { AlgorithmList, SigningAlgorithm } from '../src/algorithms.js';
 import type { RotationPolicy } from '../src/key-lifecycle.js';
 import { createKeyStore, type MaintenanceReport } from '../src/key-store.js';
 import { createKeyring } from '../src/keyring.js';
@@ -104,6 +104,30 @@ describe('createKeyring', () => {
     const snapshot = await keyring.current();
     expect(snapshot.signingKey('RS256').kid).toBe('2');
     expect(kidsOf(snapshot.jwks)).toEqual(['2', '4']);
+  });
+
+  it('loads again at the next step when a load fails, rather than taking the change as seen', async () => {
+    const path = join(temporaryDirectory(), 'shared.db');
+    const db = await openTestDatabase(path);
+    const store = createKeyStore(db);
+    let failNextLoad = false;
+    const flakyStore = {
+      ...store,
+      loadServingKeys: (now: number, algorithms: readonly SigningAlgorithm[]) => {
+        if (!failNextLoad) return store.loadServingKeys(now, algorithms);
+        failNextLoad = false;
+        return Promise.reject(new Error('database is busy'));
+      },
+    };
+    const time = manualClock(1_800_000_000);
+    const keyring = createKeyring({ keyStore: flakyStore, algorithms: ['RS256'], policy: POLICY, expiredKeyRetentionSeconds: 7200, clock: time.clock });
+    await keyring.current();
+
+    expect(await createKeyStore(await openTestDatabase(path)).revoke(1, time.now())).toBe('revoked');
+    failNextLoad = true;
+    await expect(keyring.sync()).rejects.toThrow('database is busy');
+    await keyring.sync();
+    expect((await keyring.current()).signingKey('RS256').kid).toBe('2');
   });
 
   it('prunes old keys from the scheduler, at most once a minute', async () => {
