@@ -96,11 +96,15 @@ export function createUserStore(db: Kysely<Database>): UserStore {
     },
 
     async recordSuccessfulAuth({ requestIp, userId }) {
+      const logEntry = { request_ip: requestIp, user_id: userId };
+      // One statement needs no transaction of its own: the busiest path, tokens for non-users, stays at one write.
+      if (userId === null) {
+        await db.insertInto('auth_logs').values(logEntry).execute();
+        return;
+      }
       await db.transaction().execute(async (transaction) => {
-        await transaction.insertInto('auth_logs').values({ request_ip: requestIp, user_id: userId }).execute();
-        if (userId !== null) {
-          await transaction.updateTable('users').set({ last_login: sql<string>`CURRENT_TIMESTAMP` }).where('id', '=', userId).execute();
-        }
+        await transaction.insertInto('auth_logs').values(logEntry).execute();
+        await transaction.updateTable('users').set({ last_login: sql<string>`CURRENT_TIMESTAMP` }).where('id', '=', userId).execute();
       });
     },
   };

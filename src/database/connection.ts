@@ -48,6 +48,9 @@ function openSqlite(SQLite: SqliteDriver, path: string, { mustExist = false }: O
   try {
     sqlite = new SQLite(path, { timeout: 5000, fileMustExist: mustExist });
     if (path !== IN_MEMORY_DATABASE) sqlite.pragma('journal_mode = WAL');
+    // In WAL mode NORMAL still survives a crash of the process (the WAL is synced at checkpoints);
+    // only a power loss can take the last commits. FULL would fsync on every token's auth log.
+    sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     return sqlite;
   } catch (error) {

@@ -1,0 +1,347 @@
+/**
+ * `npm run bench`: drives the built server on a loopback port with autocannon and sets every
+ * figure beside its baseline, measured in the same run: the key endpoints against a bare Fastify
+ * route sending the same bytes, `POST /auth` against the machine's signing limit. Then the same
+ * with 100,000 expired keys and 1,000 users in the database, the start-up time and the longest
+ * event-loop stall while keys are generated. Prints a table and writes bench/results.json.
+ * `--quick` shortens every run (a smoke test, not figures to report).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../src/algorithms.js';
+import { buildApp } from '../src/app.js';
+import { openDatabase } from '../src/database/connection.js';
+import { createKeyStore } from '../src/key-store.js';
+import { hashPassword } from '../src/passwords.js';
+
+const QUICK = process.argv.includes('--quick');
+const RUN_SECONDS = QUICK ? 2 : 10;
+const WARM_UP_SECONDS = QUICK ? 1 : 3;
+const CONNECTIONS = 50;
+const CORES = availableParallelism();
+const EXPIRED_KEYS = 100_000;
+const USERS = 1_000;
+const TEN_YEARS = String(10 * 365 * 24 * 3600);
+
+const SERVER_ENTRY = fileURLToPath(new URL('../src/server.js', import.meta.url));
+const BARE_SERVER_ENTRY = fileURLToPath(new URL('./bare-server.js', import.meta.url));
+const SIGN_WORKER = new URL('./sign-worker.js', import.meta.url);
+const RESULTS_FILE = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
+
+interface LoadResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Connection errors, time-outs and answers with a status other than the expected one. */
+  errors: number;
+  /** The highest resident set size of the server process during the run, in MB. */
+  serverRssMb: number;
+  /** Cores kept busy during the run by the server process and by the load generator (this process). */
+  serverCores: number;
+  loadGeneratorCores: number;
+}
+
+interface Scenario {
+  name: string;
+  ours: LoadResult;
+  baselineName: string;
+  baselinePerSecond: number;
+  ratio: number;
+}
+
+interface RunningProcess {
+  child: ChildProcess;
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Resolves with the milliseconds it took for `url` to answer 200. */
+async function waitForOk(url: string, since: number, timeoutMs = 30_000): Promise<number> {
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return performance.now() - since;
+    } catch {
+      // Not listening yet.
+    }
+    if (performance.now() - since > timeoutMs) throw new Error(`${url} did not answer within ${String(timeoutMs)} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function startProcess(entry: string, env: Record<string, string>, readyPath: string): Promise<RunningProcess & { startupMs: number }> {
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(process.execPath, [entry], { env: { PATH: process.env.PATH, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const baseUrl = `http://127.0.0.1:${String(port)}`;
+  const startupMs = await waitForOk(`${baseUrl}${readyPath}`, started);
+  return {
+    child,
+    baseUrl,
+    startupMs,
+    stop: async () => {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function startServer(databasePath: string): Promise<RunningProcess & { startupMs: number }> {
+  return startProcess(
+    SERVER_ENTRY,
+    {
+      HOST: '127.0.0.1',
+      DATABASE_URL: databasePath,
+      LOG_LEVEL: 'warn',
+      // The limiter would answer most of the load with 429s; it is measured as off.
+      RATE_LIMIT_MAX: '0',
+      ALGORITHMS: SIGNING_ALGORITHMS.join(','),
+      // The 100,000 expired keys of the large database must not be pruned away under the benchmark.
+      EXPIRED_KEY_RETENTION: TEN_YEARS,
+    },
+    '/.well-known/jwks.json',
+  );
+}
+
+/** CPU seconds (user + system) the process `pid` has used so far, from /proc (Linux). */
+function processCpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+function sampleRss(pid: number | undefined): () => number {
+  let highest = 0;
+  const read = () => {
+    try {
+      const kilobytes = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1];
+      highest = Math.max(highest, Number(kilobytes ?? 0) / 1024);
+    } catch {
+      // The process has gone; keep what was read.
+    }
+  };
+  read();
+  const timer = setInterval(read, 200);
+  return () => {
+    clearInterval(timer);
+    read();
+    return Math.round(highest);
+  };
+}
+
+async function load(target: RunningProcess, path: string, options: { method?: 'GET' | 'POST'; headers?: Record<string, string>; expectedStatus?: number } = {}): Promise<LoadResult> {
+  const request = { url: `${target.baseUrl}${path}`, method: options.method ?? 'GET', headers: options.headers ?? {}, connections: CONNECTIONS };
+  await autocannon({ ...request, duration: WARM_UP_SECONDS });
+  const stopSampling = sampleRss(target.child.pid);
+  const [serverCpuBefore, ownCpuBefore, startedAt] = [processCpuSeconds(target.child.pid), ownCpuSeconds(), performance.now()];
+  const result = await autocannon({ ...request, duration: RUN_SECONDS });
+  const seconds = (performance.now() - startedAt) / 1000;
+  const serverCores = Number(((processCpuSeconds(target.child.pid) - serverCpuBefore) / seconds).toFixed(2));
+  const loadGeneratorCores = Number(((ownCpuSeconds() - ownCpuBefore) / seconds).toFixed(2));
+  const serverRssMb = stopSampling();
+  const expected = options.expectedStatus ?? 200;
+  const answered = Object.entries(result.statusCodeStats ?? {}).reduce((total, [status, { count = 0 }]) => total + (Number(status) === expected ? 0 : count), 0);
+  return {
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts + answered,
+    serverRssMb,
+    serverCores,
+    loadGeneratorCores,
+  };
+}
+
+/** Signatures per second of one thread looping over node:crypto's sign, times the cores: the most the machine can sign. */
+async function signingLimit(algorithm: SigningAlgorithm, pem: string): Promise<number> {
+  const worker = new Worker(SIGN_WORKER, { workerData: { algorithm, pem, seconds: QUICK ? 1 : 3 } });
+  const [perSecond] = (await once(worker, 'message')) as [number];
+  return Math.round(perSecond * CORES);
+}
+
+/** The active private key of each algorithm, read the way the server reads it. */
+async function activeKeys(databasePath: string): Promise<Map<SigningAlgorithm, string>> {
+  const db = await openDatabase(databasePath, { mustExist: true });
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    const served = await createKeyStore(db).loadServingKeys(now, []);
+    const active = served.filter((key) => key.activatesAt <= now && now < key.retiresAt);
+    return new Map(active.map((key) => [key.alg, key.privateKeyPem]));
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Adds 100,000 expired keys (with lifecycles, older than every real one) and 1,000 users. */
+async function seedLargeDatabase(databasePath: string): Promise<void> {
+  const db = await openDatabase(databasePath, { mustExist: true });
+  try {
+    const template = await db.selectFrom('keys').select('key').limit(1).executeTakeFirstOrThrow();
+    const passwordHash = await hashPassword('benchmark-password');
+    const longAgo = Math.floor(Date.now() / 1000) - 30 * 24 * 3600;
+    await db.transaction().execute(async (transaction) => {
+      for (let first = 0; first < EXPIRED_KEYS; first += 500) {
+        const exps = Array.from({ length: 500 }, (_, index) => longAgo - first - index);
+        const rows = await transaction
+          .insertInto('keys')
+          .values(exps.map((exp) => ({ key: Buffer.from(template.key), exp })))
+          .returning(['kid', 'exp'])
+          .execute();
+        await transaction
+          .insertInto('key_lifecycle')
+          .values(rows.map(({ kid, exp }) => ({ kid, alg: 'RS256', published_at: exp - 4500, activates_at: exp - 4500, retires_at: exp - 900 })))
+          .execute();
+      }
+      for (let first = 0; first < USERS; first += 200) {
+        const users = Array.from({ length: 200 }, (_, index) => `testor_${String(first + index).padStart(8, '0')}`);
+        await transaction
+          .insertInto('users')
+          .values(users.map((username) => ({ username, email: `${username}@test.com`, password_hash: passwordHash })))
+          .execute();
+      }
+    });
+  } finally {
+    await db.destroy();
+  }
+}
+
+function withBaseline(name: string, ours: LoadResult, baselineName: string, baselinePerSecond: number): Scenario {
+  return { name, ours, baselineName, baselinePerSecond, ratio: Number((ours.requestsPerSecond / baselinePerSecond).toFixed(2)) };
+}
+
+async function measureDatabase(label: string, databasePath: string, directory: string) {
+  const startups: number[] = [];
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const server = await startServer(databasePath);
+    startups.push(Math.round(server.startupMs));
+    await server.stop();
+  }
+  const server = await startServer(databasePath);
+  const jwksResponse = await fetch(`${server.baseUrl}/.well-known/jwks.json`);
+  const jwksBody = await jwksResponse.text();
+  const etag = jwksResponse.headers.get('etag') ?? '';
+  const kid = (JSON.parse(jwksBody) as { keys: { kid: string }[] }).keys[0]?.kid ?? '1';
+  const kidBody = await (await fetch(`${server.baseUrl}/.well-known/${kid}.json`)).text();
+  writeFileSync(join(directory, 'jwks.json'), jwksBody);
+  writeFileSync(join(directory, 'kid.json'), kidBody);
+
+  const scenarios: Scenario[] = [];
+  console.error(`[${label}] key endpoints`);
+  const bareJwks = await startProcess(BARE_SERVER_ENTRY, { BODY_FILE: join(directory, 'jwks.json'), ROUTE: '/.well-known/jwks.json' }, '/.well-known/jwks.json');
+  const bareJwksLoad = await load(bareJwks, '/.well-known/jwks.json');
+  await bareJwks.stop();
+  const bareKid = await startProcess(BARE_SERVER_ENTRY, { BODY_FILE: join(directory, 'kid.json'), ROUTE: `/.well-known/${kid}.json` }, `/.well-known/${kid}.json`);
+  const bareKidLoad = await load(bareKid, `/.well-known/${kid}.json`);
+  await bareKid.stop();
+  const jwksLoad = await load(server, '/.well-known/jwks.json');
+  scenarios.push(withBaseline('GET /.well-known/jwks.json', jwksLoad, 'bare Fastify, same bytes', bareJwksLoad.requestsPerSecond));
+  scenarios.push(withBaseline(`GET /.well-known/${kid}.json`, await load(server, `/.well-known/${kid}.json`), 'bare Fastify, same bytes', bareKidLoad.requestsPerSecond));
+  scenarios.push(withBaseline('GET /.well-known/jwks.json, 304', await load(server, '/.well-known/jwks.json', { headers: { 'if-none-match': etag }, expectedStatus: 304 }), 'the same route, 200', jwksLoad.requestsPerSecond));
+
+  const keys = await activeKeys(databasePath);
+  for (const algorithm of SIGNING_ALGORITHMS) {
+    console.error(`[${label}] POST /auth?alg=${algorithm}`);
+    const limit = await signingLimit(algorithm, keys.get(algorithm) ?? '');
+    scenarios.push(withBaseline(`POST /auth?alg=${algorithm}`, await load(server, `/auth?alg=${algorithm}`, { method: 'POST' }), `crypto.sign loop × ${String(CORES)} cores`, limit));
+  }
+  await server.stop();
+  startups.sort((a, b) => a - b);
+  return { scenarios, startupMs: startups[1] ?? 0 };
+}
+
+/** The longest event-loop stall while the app generates keys: first start with every algorithm, then rotations. */
+async function keyGenerationStall(directory: string): Promise<{ firstStartMaxMs: number; rotationsMaxMs: number }> {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  const app = buildApp({ databasePath: join(directory, 'stall.db'), algorithms: [...SIGNING_ALGORITHMS] as [SigningAlgorithm, ...SigningAlgorithm[]], keySyncIntervalMs: 3_600_000 });
+  histogram.enable();
+  await app.ready();
+  histogram.disable();
+  const firstStartMaxMs = histogram.max / 1e6;
+  histogram.reset();
+  histogram.enable();
+  for (let round = 0; round < (QUICK ? 1 : 5); round += 1) {
+    for (const algorithm of SIGNING_ALGORITHMS) {
+      const policy = { keyTtlSeconds: 3600, tokenTtlSeconds: 900, leadSeconds: 300 };
+      await app.keyStore.rotate(Math.floor(Date.now() / 1000), algorithm, policy);
+    }
+    await app.keyring.reload();
+    await app.keyring.current();
+  }
+  histogram.disable();
+  await app.close();
+  return { firstStartMaxMs: Number(firstStartMaxMs.toFixed(1)), rotationsMaxMs: Number((histogram.max / 1e6).toFixed(1)) };
+}
+
+function printTable(label: string, scenarios: readonly Scenario[]): void {
+  console.log(`\n${label}`);
+  console.table(
+    scenarios.map((scenario) => ({
+      scenario: scenario.name,
+      'req/s': scenario.ours.requestsPerSecond,
+      baseline: `${String(scenario.baselinePerSecond)} (${scenario.baselineName})`,
+      ratio: scenario.ratio,
+      'p50 ms': scenario.ours.p50Ms,
+      'p99 ms': scenario.ours.p99Ms,
+      errors: scenario.ours.errors,
+      'server RSS MB': scenario.ours.serverRssMb,
+      'cores: server': scenario.ours.serverCores,
+      'cores: load': scenario.ours.loadGeneratorCores,
+    })),
+  );
+}
+
+const directory = mkdtempSync(join(tmpdir(), 'jwks-bench-'));
+try {
+  const smallDatabase = join(directory, 'small.db');
+  const largeDatabase = join(directory, 'large.db');
+  console.error('creating the databases');
+  await (await startServer(smallDatabase)).stop();
+  copyFileSync(smallDatabase, largeDatabase);
+  await seedLargeDatabase(largeDatabase);
+
+  const eventLoop = await keyGenerationStall(directory);
+  const small = await measureDatabase('small', smallDatabase, directory);
+  const large = await measureDatabase(`${String(EXPIRED_KEYS)} expired keys, ${String(USERS)} users`, largeDatabase, directory);
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cpus: CORES, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    settings: { runSeconds: RUN_SECONDS, warmUpSeconds: WARM_UP_SECONDS, connections: CONNECTIONS, quick: QUICK },
+    small,
+    large,
+    largeVersusSmall: large.scenarios.map((scenario, index) => ({
+      scenario: scenario.name,
+      ratio: Number((scenario.ours.requestsPerSecond / (small.scenarios[index]?.ours.requestsPerSecond ?? 1)).toFixed(2)),
+    })),
+    eventLoop,
+  };
+  printTable('Small database (a few keys per algorithm)', small.scenarios);
+  printTable(`Large database (${String(EXPIRED_KEYS)} expired keys, ${String(USERS)} users)`, large.scenarios);
+  console.log(`\nStart-up to first JWKS, existing database (median of 3): small ${String(small.startupMs)} ms, large ${String(large.startupMs)} ms`);
+  console.log(`Longest event-loop stall while generating keys: first start ${String(eventLoop.firstStartMaxMs)} ms, rotations ${String(eventLoop.rotationsMaxMs)} ms`);
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nWritten to ${RESULTS_FILE}`);
+} finally {
+  rmSync(directory, { recursive: true, force: true });
+}
