@@ -4,9 +4,9 @@
  */
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import { cachedDocument, type CachedDocument } from '../src/cached-document.js';
-import { sendCachedDocument } from './http.js';
+import { sendPublicDocument } from './http.js';
 import { discoveryResponse, errorResponses } from './schemas.js';
-import type { WellKnownRoutesOptions } from './well-known.js';
+import { PUBLIC_DOCUMENT_CONFIG, type WellKnownRoutesOptions } from './well-known.js';
 
 export const OPENID_CONFIGURATION_PATH = '/openid-configuration';
 export const AUTHORIZATION_SERVER_METADATA_PATH = '/oauth-authorization-server';
@@ -46,7 +46,7 @@ export const discoveryRoutes: FastifyPluginCallback<WellKnownRoutesOptions> = (a
   const documentFor = (request: FastifyRequest) => fixedDocument ?? discoveryDocument(settings, `${request.protocol}://${request.host}`);
   const schema = { response: { 200: discoveryResponse, ...errorResponses } };
   for (const path of [OPENID_CONFIGURATION_PATH, AUTHORIZATION_SERVER_METADATA_PATH]) {
-    app.get(path, { schema }, (request, reply) => sendCachedDocument(request, reply, documentFor(request), maxAgeSeconds));
+    app.get(path, { schema, config: PUBLIC_DOCUMENT_CONFIG }, (request, reply) => sendPublicDocument(request, reply, documentFor(request), maxAgeSeconds));
   }
   done();
 };

@@ -1,23 +1,36 @@
 /** GET /.well-known/jwks.json and GET /.well-known/{kid}.json: the published public keys. */
-import type { FastifyPluginCallback } from 'fastify';
-import { sendCachedDocument } from './http.js';
+import type { FastifyPluginCallback, FastifyReply } from 'fastify';
+import type { KeyringSnapshot } from '../src/keyring.js';
+import { allowAnyOrigin, sendPublicDocument } from './http.js';
 import { errorResponses, jwksResponse } from './schemas.js';
-import type { WellKnownRoutesOptions } from './well-known.js';
+import { PUBLIC_DOCUMENT_CONFIG, type WellKnownRoutesOptions } from './well-known.js';
 
 export const JWKS_PATH = '/jwks.json';
 export const SINGLE_KEY_PATH = '/:kid.json';
 
 export const jwksRoutes: FastifyPluginCallback<WellKnownRoutesOptions> = (app, { maxAgeSeconds }, done) => {
   const schema = { response: { 200: jwksResponse, ...errorResponses } };
+  const config = PUBLIC_DOCUMENT_CONFIG;
 
-  app.get(JWKS_PATH, { schema }, async (request, reply) => sendCachedDocument(request, reply, (await app.keyring.current()).jwksDocument, maxAgeSeconds));
+  // Synchronous while the snapshot is fresh, which is almost always: these are the hottest routes.
+  const withSnapshot = (use: (snapshot: KeyringSnapshot) => FastifyReply): FastifyReply | Promise<FastifyReply> => {
+    const snapshot = app.keyring.fresh();
+    return snapshot === undefined ? app.keyring.current().then(use) : use(snapshot);
+  };
+
+  app.get(JWKS_PATH, { schema, config }, (request, reply) => withSnapshot(({ jwksDocument }) => sendPublicDocument(request, reply, jwksDocument, maxAgeSeconds)));
 
   // The kid is not validated as a number: any kid that is not a published key's, however odd
   // (quotes, NUL, dots, thousands of characters), is simply not found.
-  app.get<{ Params: { kid: string } }>(SINGLE_KEY_PATH, { schema }, async (request, reply) => {
-    const published = (await app.keyring.current()).findPublishedKey(request.params.kid);
-    if (published === undefined) throw app.httpErrors.notFound('No published key has that kid');
-    return sendCachedDocument(request, reply, published.document, maxAgeSeconds);
-  });
+  app.get<{ Params: { kid: string } }>(SINGLE_KEY_PATH, { schema, config }, (request, reply) =>
+    withSnapshot((snapshot) => {
+      const published = snapshot.findPublishedKey(request.params.kid);
+      if (published === undefined) {
+        void allowAnyOrigin(reply);
+        throw app.httpErrors.notFound('No published key has that kid');
+      }
+      return sendPublicDocument(request, reply, published.document, maxAgeSeconds);
+    }),
+  );
   done();
 };

@@ -8,6 +8,13 @@ import { AUTHORIZATION_SERVER_METADATA_PATH, discoveryRoutes, OPENID_CONFIGURATI
 import { rejectOtherMethods, sendNotFound } from './http.js';
 import { JWKS_PATH, jwksRoutes, SINGLE_KEY_PATH } from './jwks.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Read by @fastify/cors (its types do not declare it): `false` skips its hook on the route. */
+    cors?: false;
+  }
+}
+
 export const WELL_KNOWN_PREFIX = '/.well-known';
 
 export interface WellKnownRoutesOptions {
@@ -25,6 +32,9 @@ const READ_ONLY_CORS: FastifyCorsOptions = {
   maxAge: 86_400,
 };
 
+/** Route config of the GET routes here: they set their CORS header themselves (see allowAnyOrigin). */
+export const PUBLIC_DOCUMENT_CONFIG = { cors: false } as const;
+
 // The same paths the GET routes serve: `:kid.json` matches one path segment ending in `.json`.
 const SERVED_PATH = /^\/\.well-known\/(?:[^/?]+\.json|openid-configuration|oauth-authorization-server)(?:\?|$)/;
 
@@ -34,8 +44,9 @@ export const wellKnownRoutes: FastifyPluginAsync<WellKnownRoutesOptions> = async
   const options: WellKnownRoutesOptions = { maxAgeSeconds, issuer, audience };
   // @fastify/cors answers preflights through a catch-all OPTIONS route: only paths we serve get
   // one, the rest the 404 of any unknown path. (Added before the plugin, so it runs first.)
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.method === 'OPTIONS' && !SERVED_PATH.test(request.url)) return sendNotFound(request, reply);
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.method === 'OPTIONS' && !SERVED_PATH.test(request.url)) sendNotFound(request, reply);
+    else done();
   });
   await app.register(cors, READ_ONLY_CORS);
   await app.register(jwksRoutes, options);

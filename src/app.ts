@@ -115,8 +115,10 @@ export function buildApp({ logger = false, trustProxy = false, ...serviceOptions
   });
   app.setErrorHandler(sendSafeError);
   // Unknown paths are answered before any body is read, so a malformed body cannot make a 404 a 400.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) return sendNotFound(request, reply);
+  // A callback hook, not an async one: it runs on every request and would cost a promise each.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.is404) sendNotFound(request, reply);
+    else done();
   });
   app.register(jwksService, serviceOptions);
   return app;

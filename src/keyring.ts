@@ -48,6 +48,8 @@ export interface Keyring {
   readonly algorithms: AlgorithmList;
   /** The snapshot for this moment; maintains the store first if an algorithm lacks a key. */
   current(): Promise<KeyringSnapshot>;
+  /** The snapshot for this moment when it needs no rebuild; lets hot routes answer without a promise. */
+  fresh(): KeyringSnapshot | undefined;
   /** One scheduler step: reload if another process changed the database, maintain and prune when due. */
   sync(): Promise<void>;
   /** Reads the store again, after a change made through it in this process. */
@@ -181,6 +183,10 @@ export function createKeyring(options: KeyringOptions): Keyring {
     return snapshot;
   }
 
+  function freshSnapshot(): KeyringSnapshot | undefined {
+    return snapshot !== undefined && clock() < snapshot.validUntil ? snapshot : undefined;
+  }
+
   /** True when the line of some algorithm has no waiting successor left, so one must be published. */
   function successorDue(now: number): boolean {
     return algorithms.some((algorithm) => signingLine(keys.filter((key) => key.alg === algorithm), now).waiting.length === 0);
@@ -189,8 +195,11 @@ export function createKeyring(options: KeyringOptions): Keyring {
   return {
     algorithms,
 
+    fresh: freshSnapshot,
+
     current() {
-      if (snapshot !== undefined && clock() < snapshot.validUntil) return Promise.resolve(snapshot);
+      const ready = freshSnapshot();
+      if (ready !== undefined) return Promise.resolve(ready);
       // One rebuild at a time: concurrent requests at the moment of a state change share it.
       rebuilding ??= exclusive(rebuild).finally(() => {
         rebuilding = undefined;
