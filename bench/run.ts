@@ -4,7 +4,8 @@
  * route sending the same bytes, `POST /auth` against the machine's signing limit. Then the same
  * with 100,000 expired keys and 1,000 users in the database, the start-up time and the longest
  * event-loop stall while keys are generated. Prints a table and writes bench/results.json.
- * `--quick` shortens every run (a smoke test, not figures to report).
+ * `--quick` shortens every run (a smoke test, not figures to report) and leaves results.json alone.
+ * Any failed request (an error, a time-out, an unexpected status) fails the run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -382,8 +383,17 @@ try {
   console.log('\nSigning RS256 with 50 signatures in flight, no HTTP:');
   console.table(signingStrategies);
   console.log(`Longest event-loop stall while generating keys: first start ${String(eventLoop.firstStartMaxMs)} ms, rotations ${String(eventLoop.rotationsMaxMs)} ms`);
-  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nWritten to ${RESULTS_FILE}`);
+  // A quick run's numbers are not figures to report: they never replace the last full run's.
+  if (QUICK) console.log('\nQuick run: bench/results.json left as it was.');
+  else {
+    writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(`\nWritten to ${RESULTS_FILE}`);
+  }
+  const failed = [...small.scenarios, ...large.scenarios].filter((scenario) => scenario.ours.errors > 0);
+  if (failed.length > 0) {
+    console.error(`Requests failed in: ${failed.map((scenario) => scenario.name).join(', ')}`);
+    process.exitCode = 1;
+  }
 } finally {
   rmSync(directory, { recursive: true, force: true });
 }
