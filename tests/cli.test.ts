@@ -16,28 +16,9 @@ import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { keyState, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
 import { createKeyStore } from '../src/key-store.js';
 import type { Jwks } from '../src/keyring.js';
-import { insertCourseKey, openTestDatabase, PRIVATE_JWK_MEMBERS, readyApp, temporaryDirectory } from './helpers.js';
+import { insertCourseKey, openTestDatabase, PRIVATE_JWK_MEMBERS, readyApp, serverEnvironment, temporaryDirectory } from './helpers.js';
 
 const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-// What the CLI (or the server) reads: a spawned CLI must not pick these up from the shell running the tests.
-const CLI_ENV_VARIABLES = [
-  'HOST',
-  'PORT',
-  'DATABASE_URL',
-  'KEY_TTL',
-  'TOKEN_TTL',
-  'JWKS_MAX_AGE',
-  'EXPIRED_KEY_RETENTION',
-  'ALGORITHMS',
-  'LOG_LEVEL',
-  'ISSUER',
-  'AUDIENCE',
-  'AUTH_MODE',
-  'NOT_MY_KEY',
-  'TRUST_PROXY',
-  'RATE_LIMIT_MAX',
-  'RATE_LIMIT_WINDOW_MS',
-];
 
 // The schedule the CLI uses when KEY_TTL, TOKEN_TTL and JWKS_MAX_AGE are unset.
 const DEFAULT_POLICY: RotationPolicy = { keyTtlSeconds: 3600, tokenTtlSeconds: 900, leadSeconds: 300 };
@@ -69,9 +50,7 @@ async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<
 
 /** Runs the built bin, `node dist/src/cli.js`, with the CLI's variables cleared but for `variables`. */
 async function spawnCli(args: readonly string[], variables: Record<string, string>): Promise<CliResult> {
-  const env = { ...process.env };
-  for (const name of CLI_ENV_VARIABLES) Reflect.deleteProperty(env, name);
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: { ...env, ...variables }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: serverEnvironment(variables), stdio: ['ignore', 'pipe', 'pipe'] });
   onTestFinished(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });

@@ -8,30 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
-import { temporaryDirectory } from './helpers.js';
+import { serverEnvironment, temporaryDirectory } from './helpers.js';
 
 const SQLite = await loadSqliteDriver();
 
 const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
 const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-const SERVER_ENV_VARIABLES = [
-  'HOST',
-  'PORT',
-  'DATABASE_URL',
-  'KEY_TTL',
-  'TOKEN_TTL',
-  'JWKS_MAX_AGE',
-  'EXPIRED_KEY_RETENTION',
-  'ALGORITHMS',
-  'LOG_LEVEL',
-  'ISSUER',
-  'AUDIENCE',
-  'AUTH_MODE',
-  'NOT_MY_KEY',
-  'TRUST_PROXY',
-  'RATE_LIMIT_MAX',
-  'RATE_LIMIT_WINDOW_MS',
-];
 
 interface RunningServer {
   url: string;
@@ -39,12 +21,6 @@ interface RunningServer {
   logLines: string[];
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number | null>;
-}
-
-function serverEnvironment(variables: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of SERVER_ENV_VARIABLES) Reflect.deleteProperty(env, name);
-  return { ...env, ...variables };
 }
 
 /** Starts `node dist/src/server.js` on a free loopback port (PORT=0) and waits until it listens. */

@@ -75,6 +75,34 @@ export function decodeToken(token: string) {
   return { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
 }
 
+// Every variable the server and the CLI read: a process a test spawns must not pick them up from
+// the shell that runs the tests.
+const SERVER_ENV_VARIABLES = [
+  'HOST',
+  'PORT',
+  'DATABASE_URL',
+  'KEY_TTL',
+  'TOKEN_TTL',
+  'JWKS_MAX_AGE',
+  'EXPIRED_KEY_RETENTION',
+  'ALGORITHMS',
+  'LOG_LEVEL',
+  'ISSUER',
+  'AUDIENCE',
+  'AUTH_MODE',
+  'NOT_MY_KEY',
+  'TRUST_PROXY',
+  'RATE_LIMIT_MAX',
+  'RATE_LIMIT_WINDOW_MS',
+];
+
+/** This process's environment without the server's variables, plus `variables`: for spawned servers and CLIs. */
+export function serverEnvironment(variables: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of SERVER_ENV_VARIABLES) Reflect.deleteProperty(env, name);
+  return { ...env, ...variables };
+}
+
 export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 export function basic(username: string, password: string): string {
