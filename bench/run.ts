@@ -182,7 +182,8 @@ async function load(target: RunningProcess, path: string, options: LoadOptions =
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    errors: result.errors + result.timeouts + answered,
+    // autocannon counts time-outs among its errors already.
+    errors: result.errors + answered,
     serverRssMb,
     serverCores,
     loadGeneratorCores,
@@ -258,6 +259,8 @@ async function sideBySide(name: string, ours: () => Promise<LoadResult>, baselin
   const rounds: Scenario[] = [];
   for (let round = 0; round < SIDE_BY_SIDE_ROUNDS; round += 1) {
     const baselineLoad = await baseline();
+    // A baseline that fails requests measures nothing worth comparing with.
+    if (baselineLoad.errors > 0) throw new Error(`the baseline of ${name} failed ${String(baselineLoad.errors)} requests`);
     rounds.push(withBaseline(name, await ours(), baselineName, baselineLoad.requestsPerSecond));
   }
   return median(rounds, (scenario) => scenario.ratio);
@@ -331,6 +334,32 @@ async function keyGenerationStall(directory: string): Promise<{ firstStartMaxMs:
   }
 }
 
+/**
+ * Pruning on the large database, in a copy of it: a scheduler step with nothing due, then a first
+ * prune of all 100,000 expired keys at once, with the longest event-loop stall while it runs.
+ */
+async function pruning(largeDatabase: string, directory: string): Promise<{ nothingDueMs: number; allDueMs: number; allDueMaxStallMs: number; pruned: number }> {
+  const copy = join(directory, 'prune.db');
+  copyFileSync(largeDatabase, copy);
+  const db = await openDatabase(copy, { mustExist: true });
+  try {
+    const keyStore = createKeyStore(db);
+    const now = systemClock();
+    let startedAt = performance.now();
+    await keyStore.prune(now, Number(TEN_YEARS));
+    const nothingDueMs = performance.now() - startedAt;
+    const histogram = monitorEventLoopDelay({ resolution: 1 });
+    histogram.enable();
+    startedAt = performance.now();
+    const pruned = (await keyStore.prune(now, 24 * 3600)).length;
+    const allDueMs = performance.now() - startedAt;
+    histogram.disable();
+    return { nothingDueMs: Number(nothingDueMs.toFixed(1)), allDueMs: Math.round(allDueMs), allDueMaxStallMs: Number((histogram.max / 1e6).toFixed(1)), pruned };
+  } finally {
+    await db.destroy();
+  }
+}
+
 function printTable(label: string, scenarios: readonly Scenario[]): void {
   console.log(`\n${label}`);
   console.table(
@@ -362,6 +391,7 @@ try {
 
   console.error('signing strategies');
   const signingStrategies = await measureSigningStrategies(QUICK ? 1 : 5);
+  const prune = await pruning(largeDatabase, directory);
   const small = await measureDatabase('small', smallDatabase, directory);
   const large = await measureDatabase(`${String(EXPIRED_KEYS)} expired keys, ${String(USERS)} users`, largeDatabase, directory);
   const results = {
@@ -375,6 +405,7 @@ try {
       ratio: Number((scenario.ours.requestsPerSecond / (small.scenarios[index]?.ours.requestsPerSecond ?? 1)).toFixed(2)),
     })),
     eventLoop,
+    prune,
     signingStrategies,
   };
   printTable('Small database (a few keys per algorithm)', small.scenarios);
@@ -382,6 +413,9 @@ try {
   console.log(`\nStart-up to first JWKS, existing database (median of 3): small ${String(small.startupMs)} ms, large ${String(large.startupMs)} ms`);
   console.log('\nSigning RS256 with 50 signatures in flight, no HTTP:');
   console.table(signingStrategies);
+  console.log(
+    `Pruning ${String(EXPIRED_KEYS)} keys: a step with nothing due ${String(prune.nothingDueMs)} ms; all ${String(prune.pruned)} due at once ${String(prune.allDueMs)} ms, longest stall ${String(prune.allDueMaxStallMs)} ms`,
+  );
   console.log(`Longest event-loop stall while generating keys: first start ${String(eventLoop.firstStartMaxMs)} ms, rotations ${String(eventLoop.rotationsMaxMs)} ms`);
   // A quick run's numbers are not figures to report: they never replace the last full run's.
   if (QUICK) console.log('\nQuick run: bench/results.json left as it was.');

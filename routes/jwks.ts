@@ -13,22 +13,21 @@ export const jwksRoutes: FastifyPluginCallback<WellKnownRoutesOptions> = (app, {
   const config = PUBLIC_DOCUMENT_CONFIG;
 
   // Synchronous while the snapshot is fresh, which is almost always: these are the hottest routes.
-  const withSnapshot = (use: (snapshot: KeyringSnapshot) => FastifyReply): FastifyReply | Promise<FastifyReply> => {
+  const withSnapshot = (reply: FastifyReply, use: (snapshot: KeyringSnapshot) => FastifyReply): FastifyReply | Promise<FastifyReply> => {
+    // Set first, so that every answer carries it: a 404 or a 500 must be readable cross-origin too.
+    void allowAnyOrigin(reply);
     const snapshot = app.keyring.fresh();
     return snapshot === undefined ? app.keyring.current().then(use) : use(snapshot);
   };
 
-  app.get(JWKS_PATH, { schema, config }, (request, reply) => withSnapshot(({ jwksDocument }) => sendPublicDocument(request, reply, jwksDocument, maxAgeSeconds)));
+  app.get(JWKS_PATH, { schema, config }, (request, reply) => withSnapshot(reply, ({ jwksDocument }) => sendPublicDocument(request, reply, jwksDocument, maxAgeSeconds)));
 
   // The kid is not validated as a number: any kid that is not a published key's, however odd
   // (quotes, NUL, dots, thousands of characters), is simply not found.
   app.get<{ Params: { kid: string } }>(SINGLE_KEY_PATH, { schema, config }, (request, reply) =>
-    withSnapshot((snapshot) => {
+    withSnapshot(reply, (snapshot) => {
       const published = snapshot.findPublishedKey(request.params.kid);
-      if (published === undefined) {
-        void allowAnyOrigin(reply);
-        throw app.httpErrors.notFound('No published key has that kid');
-      }
+      if (published === undefined) throw app.httpErrors.notFound('No published key has that kid');
       return sendPublicDocument(request, reply, published.document, maxAgeSeconds);
     }),
   );

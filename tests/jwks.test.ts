@@ -67,9 +67,13 @@ describe('GET /.well-known/jwks.json', () => {
     // Nothing published is left, so the keyring must go back to the (closed) database.
     time.advance(10 * KEY_TTL);
 
-    const response = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
-    expect(response.statusCode).toBe(500);
-    expect(response.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' });
+    for (const url of ['/.well-known/jwks.json', '/.well-known/1.json']) {
+      const response = await app.inject({ method: 'GET', url, headers: { origin: 'https://app.example' } });
+      expect(response.statusCode).toBe(500);
+      expect(response.json()).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' });
+      // Readable cross-origin like every other answer of these routes.
+      expect(response.headers['access-control-allow-origin']).toBe('*');
+    }
   });
 
   it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'QUERY'] as const)('answers %s with 405 and Allow: GET, HEAD, OPTIONS', async (method) => {
