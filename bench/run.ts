@@ -20,6 +20,7 @@ import autocannon from 'autocannon';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../src/algorithms.js';
 import { systemClock } from '../src/clock.js';
 import { openDatabase } from '../src/database/connection.js';
+import { keyState } from '../src/key-lifecycle.js';
 import { createKeyStore } from '../src/key-store.js';
 import { createKeyring } from '../src/keyring.js';
 import { hashPassword } from '../src/passwords.js';
@@ -203,7 +204,7 @@ async function activeKeys(databasePath: string): Promise<Map<SigningAlgorithm, s
   try {
     const now = Math.floor(Date.now() / 1000);
     const served = await createKeyStore(db).loadServingKeys(now, []);
-    const active = served.filter((key) => key.activatesAt <= now && now < key.retiresAt);
+    const active = served.filter((key) => keyState(key, now) === 'active');
     return new Map(active.map((key) => [key.alg, key.privateKeyPem]));
   } finally {
     await db.destroy();
