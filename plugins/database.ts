@@ -1,4 +1,4 @@
-/** Decorates the instance with the Kysely database, migrated, and closes it with the server. */
+/** Decorates the instance with the Kysely database (SQLite or PostgreSQL), migrated, and closes it with the server. */
 import fp from 'fastify-plugin';
 import type { Kysely } from 'kysely';
 import { openDatabase } from '../src/database/connection.js';
@@ -11,12 +11,20 @@ declare module 'fastify' {
 }
 
 export interface DatabasePluginOptions {
-  databasePath: string;
+  /** A SQLite path, a `sqlite:` URL or a `postgres://` URL. */
+  databaseUrl: string;
+  /** PostgreSQL: the most connections to open. */
+  poolSize?: number | undefined;
 }
 
 export default fp<DatabasePluginOptions>(
-  async (app, { databasePath }) => {
-    const database = await openDatabase(databasePath);
+  async (app, { databaseUrl, poolSize }) => {
+    const database = await openDatabase(databaseUrl, {
+      poolSize,
+      onConnectionError: (error) => {
+        app.log.error({ err: error }, 'a database connection failed; it will be replaced');
+      },
+    });
     app.decorate('database', database);
     app.addHook('onClose', async () => {
       await database.destroy();

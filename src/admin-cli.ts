@@ -158,7 +158,7 @@ async function runCommand(args: readonly string[], context: Omit<Context, 'db' |
   if (prepare === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const config = loadConfig(context.env);
   const run = prepare(config);
-  const db = await openDatabase(config.databasePath, { mustExist: true });
+  const db = await openDatabase(config.databaseUrl, { mustExist: true, poolSize: config.databasePoolSize });
   try {
     return await run({ ...context, db, config });
   } finally {

@@ -24,8 +24,13 @@ import {
 } from './config.js';
 
 export interface JwksServiceOptions {
-  /** The SQLite file that holds the keys (created if missing), or `:memory:`. */
-  databasePath: string;
+  /**
+   * Where keys and users are kept: a SQLite file (created if missing), `:memory:`, a `sqlite:`
+   * URL, or a `postgres://` URL of a database that several instances may share.
+   */
+  databaseUrl: string;
+  /** PostgreSQL: the most connections this instance opens. Default 10. */
+  databasePoolSize?: number;
   /** How long each key signs, in seconds. Default 3600. */
   keyTtlSeconds?: number;
   /** Lifetime of an issued token, in seconds. Default 900, or `keyTtlSeconds` if shorter. */
@@ -73,7 +78,7 @@ export const jwksService = fp<JwksServiceOptions>(
     const tokenTtlSeconds = options.tokenTtlSeconds ?? Math.min(DEFAULT_TOKEN_TTL_SECONDS, keyTtlSeconds);
     const jwksMaxAgeSeconds = options.jwksMaxAgeSeconds ?? Math.min(DEFAULT_JWKS_MAX_AGE_SECONDS, keyTtlSeconds);
     const issuer = options.issuer ?? DEFAULT_ISSUER;
-    await app.register(databasePlugin, { databasePath: options.databasePath });
+    await app.register(databasePlugin, { databaseUrl: options.databaseUrl, poolSize: options.databasePoolSize });
     await app.register(keyStorePlugin, { keyEncryptionSecret: options.keyEncryptionSecret });
     await app.register(keyringPlugin, {
       algorithms: options.algorithms ?? DEFAULT_ALGORITHMS,

@@ -2,6 +2,8 @@
 import { isIP } from 'node:net';
 import { DEFAULT_ALGORITHMS, isSigningAlgorithm, SIGNING_ALGORITHMS, type AlgorithmList } from './algorithms.js';
 import { AUTH_MODES, type AuthMode } from './authenticator.js';
+import { DEFAULT_POOL_SIZE } from './database/connection.js';
+import { DatabaseUrlError, IN_MEMORY_DATABASE, parseDatabaseUrl } from './database/location.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -9,8 +11,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface ServerConfig {
   host: string;
   port: number;
-  /** Path of the SQLite file; `:memory:` for a throwaway database. */
-  databasePath: string;
+  /** A SQLite path or `sqlite:` URL (`:memory:` for a throwaway database), or a `postgres://` URL. */
+  databaseUrl: string;
+  /** PostgreSQL: the most connections each process opens. */
+  databasePoolSize: number;
+  /** How many server processes share the port; 1 runs the server in this process. */
+  workers: number;
   /** How long each key signs. */
   keyTtlSeconds: number;
   tokenTtlSeconds: number;
@@ -38,6 +44,8 @@ export interface RateLimitSettings {
   /** Requests per client IP per window. */
   max: number;
   windowMs: number;
+  /** A Redis server that counts for every instance; without one, each process counts alone. */
+  redisUrl?: string | undefined;
 }
 
 export const DEFAULT_RATE_LIMIT: RateLimitSettings = { max: 10, windowMs: 1000 };
@@ -98,14 +106,32 @@ function readAudience(env: Environment): string | undefined {
   return raw === undefined || raw === '' ? undefined : raw;
 }
 
-function readDatabasePath(env: Environment): string {
+function readDatabaseUrl(env: Environment): string {
   const raw = env.DATABASE_URL?.trim();
   if (raw === undefined || raw === '') return DEFAULT_DATABASE_PATH;
-  // Only an embedded SQLite file is supported; a URL such as postgres://... would otherwise be
-  // taken for a file name and silently create a new, empty key store.
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1];
-  if (scheme !== undefined) {
-    throw new ConfigError('DATABASE_URL', `must be the path of a SQLite file; ${scheme}:// URLs are not supported`);
+  try {
+    parseDatabaseUrl(raw);
+  } catch (error) {
+    if (error instanceof DatabaseUrlError) throw new ConfigError('DATABASE_URL', error.message);
+    throw error;
+  }
+  return raw;
+}
+
+/** Several processes must share one database, or each would issue with keys the others never publish. */
+function requireSharedDatabase(workers: number, databaseUrl: string): number {
+  const location = parseDatabaseUrl(databaseUrl);
+  if (workers > 1 && location.dialect === 'sqlite' && location.path === IN_MEMORY_DATABASE) {
+    throw new ConfigError('WORKERS', `(${String(workers)}) needs a database the workers share; ${databaseUrl} is private to each process`);
+  }
+  return workers;
+}
+
+function readRedisUrl(env: Environment): string | undefined {
+  const raw = env.REDIS_URL?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^rediss?:\/\//i.test(raw) || !URL.canParse(raw) || new URL(raw).hostname === '') {
+    throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL with a host');
   }
   return raw;
 }
@@ -152,7 +178,8 @@ function readIssuer(env: Environment, host: string, port: number): string {
 function readRateLimit(env: Environment): RateLimitSettings | false {
   const max = readInteger(env, 'RATE_LIMIT_MAX', DEFAULT_RATE_LIMIT.max, 0, 1_000_000);
   const windowMs = readInteger(env, 'RATE_LIMIT_WINDOW_MS', DEFAULT_RATE_LIMIT.windowMs, 1, 3_600_000);
-  return max === 0 ? false : { max, windowMs };
+  const redisUrl = readRedisUrl(env);
+  return max === 0 ? false : { max, windowMs, redisUrl };
 }
 
 /** Parses and validates the configuration; throws a {@link ConfigError} on the first bad variable. */
@@ -176,10 +203,13 @@ export function loadConfig(env: Environment = process.env): ServerConfig {
   const host = rawHost === undefined || rawHost === '' ? '0.0.0.0' : rawHost;
   const port = readInteger(env, 'PORT', 8080, 0, 65535);
   const secret = env.NOT_MY_KEY;
+  const databaseUrl = readDatabaseUrl(env);
   return {
     host,
     port,
-    databasePath: readDatabasePath(env),
+    databaseUrl,
+    databasePoolSize: readInteger(env, 'DATABASE_POOL_SIZE', DEFAULT_POOL_SIZE, 1, 1000),
+    workers: requireSharedDatabase(readInteger(env, 'WORKERS', 1, 1, 256), databaseUrl),
     keyTtlSeconds,
     tokenTtlSeconds,
     jwksMaxAgeSeconds,

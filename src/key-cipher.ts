@@ -6,6 +6,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { hashRaw } from '@node-rs/argon2';
 import { sql, type Kysely } from 'kysely';
 import { argon2idOptions, OWASP_ARGON2ID_COST, type Argon2idCost } from './argon2id.js';
+import { dialectOf } from './database/dialect.js';
 import type { Database } from './database/schema.js';
 import { withWriteLock } from './database/write-lock.js';
 
@@ -89,13 +90,16 @@ function opensVerifier(cipher: KeyCipher, verifier: Buffer): boolean {
   }
 }
 
+const PEM_PREFIX = '-----BEGIN';
+
 /** Seals every key still stored as PEM; returns how many there were. */
 async function sealPlaintextKeys(connection: Kysely<Database>, cipher: KeyCipher): Promise<number> {
-  const plaintext = await connection
-    .selectFrom('keys')
-    .select(['kid', 'key'])
-    .where(sql<string>`cast(substr(key, 1, 10) as text)`, '=', '-----BEGIN')
-    .execute();
+  // In SQLite a PEM written by another server may be TEXT, which never equals bytes: compare as text.
+  const storedAsPem =
+    dialectOf(connection) === 'postgres'
+      ? sql<boolean>`substr(key, 1, ${PEM_PREFIX.length}) = ${Buffer.from(PEM_PREFIX)}`
+      : sql<boolean>`cast(substr(key, 1, ${PEM_PREFIX.length}) as text) = ${PEM_PREFIX}`;
+  const plaintext = await connection.selectFrom('keys').select(['kid', 'key']).where(storedAsPem).execute();
   for (const { kid, key } of plaintext) {
     await connection.updateTable('keys').set({ key: cipher.seal(key.toString()) }).where('kid', '=', kid).execute();
   }

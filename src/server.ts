@@ -16,7 +16,8 @@ function configOrExit(): ServerConfig {
 
 const config = configOrExit();
 const app = buildApp({
-  databasePath: config.databasePath,
+  databaseUrl: config.databaseUrl,
+  databasePoolSize: config.databasePoolSize,
   keyTtlSeconds: config.keyTtlSeconds,
   tokenTtlSeconds: config.tokenTtlSeconds,
   jwksMaxAgeSeconds: config.jwksMaxAgeSeconds,

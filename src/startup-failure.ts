@@ -1,6 +1,7 @@
 /** Explains a failure to start in one line that names the setting at fault. */
 import type { ServerConfig } from './config.js';
 import { DatabaseOpenError, MigrationError } from './database/connection.js';
+import { describeDatabaseLocation, parseDatabaseUrl } from './database/location.js';
 import { errorCode } from './error-code.js';
 import { KeyEncryptionError } from './key-cipher.js';
 
@@ -9,9 +10,11 @@ function withCause(error: Error): string {
 }
 
 /** The explanation, or `undefined` for a failure no setting explains (a bug, to be reported as is). */
-export function describeStartupFailure(error: unknown, config: Pick<ServerConfig, 'host' | 'port' | 'databasePath'>): string | undefined {
+export function describeStartupFailure(error: unknown, config: Pick<ServerConfig, 'host' | 'port' | 'databaseUrl'>): string | undefined {
   if (error instanceof DatabaseOpenError || error instanceof MigrationError) {
-    return `DATABASE_URL ${JSON.stringify(config.databasePath)} cannot be used: ${withCause(error)}`;
+    // Never the password of a PostgreSQL URL.
+    const database = describeDatabaseLocation(parseDatabaseUrl(config.databaseUrl));
+    return `DATABASE_URL ${JSON.stringify(database)} cannot be used: ${withCause(error)}`;
   }
   // Its message names NOT_MY_KEY already.
   if (error instanceof KeyEncryptionError) return error.message;

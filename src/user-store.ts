@@ -1,6 +1,6 @@
 /** The user repository: registered users and the log of successful authentications. */
 import { sql, type Kysely } from 'kysely';
-import type { Database } from './database/schema.js';
+import type { Database, DatabaseTimestamp } from './database/schema.js';
 import { errorCode } from './error-code.js';
 
 export interface User {
@@ -49,15 +49,25 @@ export interface UserStore {
   recordSuccessfulAuth(auth: SuccessfulAuth): Promise<void>;
 }
 
-/** `YYYY-MM-DD HH:MM:SS` (SQLite's CURRENT_TIMESTAMP, UTC) as ISO 8601. */
-function isoFromSqliteTimestamp(timestamp: string): string {
+/** A CURRENT_TIMESTAMP as ISO 8601 to the second: SQLite's `YYYY-MM-DD HH:MM:SS` (UTC), or PostgreSQL's Date. */
+function isoSecond(timestamp: DatabaseTimestamp): string {
+  if (timestamp instanceof Date) return timestamp.toISOString().replace(/\.\d+Z$/, 'Z');
   return `${timestamp.replace(' ', 'T')}Z`;
 }
 
+// PostgreSQL reports a unique violation by code and names the constraint; SQLite names the
+// column (or the index) in its message.
+const POSTGRES_UNIQUE_VIOLATION = '23505';
+
 function duplicateFieldOf(error: unknown): 'username' | 'email' | undefined {
-  if (!(error instanceof Error) || errorCode(error) !== 'SQLITE_CONSTRAINT_UNIQUE') return undefined;
-  if (/users\.username|users_username_lower/.test(error.message)) return 'username';
-  if (error.message.includes('users.email')) return 'email';
+  if (!(error instanceof Error)) return undefined;
+  const code = errorCode(error);
+  let culprit: string;
+  if (code === POSTGRES_UNIQUE_VIOLATION && 'constraint' in error && typeof error.constraint === 'string') culprit = error.constraint;
+  else if (code === 'SQLITE_CONSTRAINT_UNIQUE') culprit = error.message;
+  else return undefined;
+  if (/users[._]username/.test(culprit)) return 'username';
+  if (/users[._]email/.test(culprit)) return 'email';
   return undefined;
 }
 
@@ -90,8 +100,8 @@ export function createUserStore(db: Kysely<Database>): UserStore {
         username: row.username,
         email: row.email,
         passwordHash: row.password_hash,
-        dateRegistered: isoFromSqliteTimestamp(row.date_registered),
-        lastLogin: row.last_login === null ? null : isoFromSqliteTimestamp(row.last_login),
+        dateRegistered: isoSecond(row.date_registered),
+        lastLogin: row.last_login === null ? null : isoSecond(row.last_login),
       };
     },
 

@@ -373,7 +373,7 @@ describe('keys prune', () => {
 describe('keys export-jwks', () => {
   it('prints exactly the JWKS the running server serves, with public members only', async () => {
     const databasePath = join(temporaryDirectory(), 'keys.db');
-    const app = await readyApp({ databasePath, rateLimit: false, algorithms: ['RS256', 'ES256', 'EdDSA'] });
+    const app = await readyApp({ databaseUrl: databasePath, rateLimit: false, algorithms: ['RS256', 'ES256', 'EdDSA'] });
     const { code, stdout, stderr } = await runCli(['keys', 'export-jwks'], { DATABASE_URL: databasePath });
 
     expect(code).toBe(EXIT_OK);
@@ -461,7 +461,7 @@ describe('errors and usage', () => {
     ['JWKS_MAX_AGE', String(2 * 3600)],
     ['EXPIRED_KEY_RETENTION', '-1'],
     ['ALGORITHMS', 'RS256,HS256'],
-    ['DATABASE_URL', 'postgres://localhost/keys'],
+    ['DATABASE_URL', 'mysql://localhost/keys'],
   ])('exits 1 naming %s when it is invalid (%s)', async (variable, value) => {
     const databasePath = await seededDatabase();
     const { code, stdout, stderr } = await runCli(['keys', 'list'], { DATABASE_URL: databasePath, [variable]: value });
@@ -500,7 +500,7 @@ describe('the built bin, node dist/src/cli.js', () => {
 describe('a running server on the same database', () => {
   it('stops publishing and signing with a key the CLI revokes, within a few sync intervals', async () => {
     const databasePath = join(temporaryDirectory(), 'keys.db');
-    const app = await readyApp({ databasePath, rateLimit: false, keySyncIntervalMs: 50 });
+    const app = await readyApp({ databaseUrl: databasePath, rateLimit: false, keySyncIntervalMs: 50 });
     const revokedKid = (await app.keyring.current()).signingKey('RS256').kid;
     expect(kidsOf(await servedJwks(app))).toContain(revokedKid);
 
@@ -520,7 +520,7 @@ describe('a running server on the same database', () => {
 
   it('publishes a key the CLI rotates in, within a few sync intervals', async () => {
     const databasePath = join(temporaryDirectory(), 'keys.db');
-    const app = await readyApp({ databasePath, rateLimit: false, keySyncIntervalMs: 50 });
+    const app = await readyApp({ databaseUrl: databasePath, rateLimit: false, keySyncIntervalMs: 50 });
     const signingKid = (await app.keyring.current()).signingKey('RS256').kid;
 
     const { code, stdout } = await runCli(['keys', 'rotate'], { DATABASE_URL: databasePath });

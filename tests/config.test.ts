@@ -16,7 +16,9 @@ describe('loadConfig', () => {
     expect(loadConfig({})).toEqual({
       host: '0.0.0.0',
       port: 8080,
-      databasePath: DEFAULT_DATABASE_PATH,
+      databaseUrl: DEFAULT_DATABASE_PATH,
+      databasePoolSize: 10,
+      workers: 1,
       keyTtlSeconds: 3600,
       tokenTtlSeconds: 900,
       jwksMaxAgeSeconds: 300,
@@ -38,7 +40,10 @@ describe('loadConfig', () => {
       loadConfig({
         HOST: '127.0.0.1',
         PORT: '9090',
-        DATABASE_URL: '/var/lib/jwks/keys.db',
+        DATABASE_URL: 'postgres://jwks:secret@db.internal:5432/jwks',
+        DATABASE_POOL_SIZE: '20',
+        WORKERS: '4',
+        REDIS_URL: 'redis://cache.internal:6379',
         KEY_TTL: '7200',
         TOKEN_TTL: '60',
         JWKS_MAX_AGE: '900',
@@ -56,7 +61,9 @@ describe('loadConfig', () => {
     ).toEqual({
       host: '127.0.0.1',
       port: 9090,
-      databasePath: '/var/lib/jwks/keys.db',
+      databaseUrl: 'postgres://jwks:secret@db.internal:5432/jwks',
+      databasePoolSize: 20,
+      workers: 4,
       keyTtlSeconds: 7200,
       tokenTtlSeconds: 60,
       jwksMaxAgeSeconds: 900,
@@ -68,7 +75,7 @@ describe('loadConfig', () => {
       authMode: 'strict',
       keyEncryptionSecret: 'correct horse battery staple',
       trustProxy: '10.0.0.0/8,127.0.0.1',
-      rateLimit: { max: 5, windowMs: 2000 },
+      rateLimit: { max: 5, windowMs: 2000, redisUrl: 'redis://cache.internal:6379' },
     });
   });
 
@@ -76,7 +83,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '', HOST: ' ', DATABASE_URL: '', LOG_LEVEL: '' })).toMatchObject({
       port: 8080,
       host: '0.0.0.0',
-      databasePath: DEFAULT_DATABASE_PATH,
+      databaseUrl: DEFAULT_DATABASE_PATH,
       logLevel: 'info',
     });
   });
@@ -145,10 +152,24 @@ describe('loadConfig', () => {
     expect(error.message).toMatch(new RegExp(`^${variable} \\(601\\) must not exceed KEY_TTL \\(600\\): .+`));
   });
 
-  it('refuses a database URL it cannot serve rather than creating a file named after it', () => {
-    const error = configErrorOf({ DATABASE_URL: 'postgres://db.internal/keys' });
-    expect(error.variable).toBe('DATABASE_URL');
-    expect(error.message).toContain('postgres://');
+  it.each(['mysql://db.internal/keys', 'sqlite:', 'postgres://db.internal:port/keys'])(
+    'refuses the database URL %s rather than creating a file named after it',
+    (url) => {
+      const error = configErrorOf({ DATABASE_URL: url });
+      expect(error.variable).toBe('DATABASE_URL');
+      expect(error.message).toMatch(/^DATABASE_URL .+/);
+    },
+  );
+
+  it('refuses several workers on a database each would have to itself', () => {
+    const error = configErrorOf({ WORKERS: '2', DATABASE_URL: 'sqlite::memory:' });
+    expect(error.variable).toBe('WORKERS');
+    expect(error.message).toContain('share');
+    expect(loadConfig({ WORKERS: '2', DATABASE_URL: 'keys.db' }).workers).toBe(2);
+  });
+
+  it.each(['cache.internal:6379', 'http://cache.internal', 'redis://'])('refuses the REDIS_URL %s', (url) => {
+    expect(configErrorOf({ REDIS_URL: url }).variable).toBe('REDIS_URL');
   });
 
   it('refuses an unknown log level', () => {

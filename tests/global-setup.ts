@@ -1,8 +1,56 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A PostgreSQL server's URL, on a database the tests may create databases from. */
+    postgresUrl: string;
+    redisUrl: string;
+  }
+}
+
+const SERVICES_SCRIPT = new URL('throwaway-services.sh', import.meta.url).pathname;
 
 /** Builds dist/ once per run, so that the end-to-end tests start the very server `npm start` runs. */
-export default function buildOnce(): void {
+function build(): void {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+}
+
+/**
+ * The PostgreSQL and Redis the suite runs against: those named by TEST_POSTGRES_URL and
+ * TEST_REDIS_URL (as .ci/run starts them), else a throwaway pair started here and stopped at the
+ * end. When they cannot be started the run fails, saying why: it never quietly tests less.
+ */
+interface Services {
+  postgresUrl: string;
+  redisUrl: string;
+  stop: () => void;
+}
+
+function services(): Services {
+  const { TEST_POSTGRES_URL: postgresUrl, TEST_REDIS_URL: redisUrl } = process.env;
+  if (postgresUrl !== undefined && postgresUrl !== '' && redisUrl !== undefined && redisUrl !== '') {
+    return { postgresUrl, redisUrl, stop: () => undefined };
+  }
+  const output = execFileSync(SERVICES_SCRIPT, ['start'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const started = new Map(output.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+  const [directory, startedPostgresUrl, startedRedisUrl] = ['TEST_SERVICES_DIR', 'TEST_POSTGRES_URL', 'TEST_REDIS_URL'].map((name) => started.get(name));
+  if (directory === undefined || startedPostgresUrl === undefined || startedRedisUrl === undefined) {
+    throw new Error(`${SERVICES_SCRIPT} printed no service URLs:\n${output}`);
+  }
+  return {
+    postgresUrl: startedPostgresUrl,
+    redisUrl: startedRedisUrl,
+    stop: () => execFileSync(SERVICES_SCRIPT, ['stop', directory], { stdio: 'inherit' }),
+  };
+}
+
+export default function setup(project: TestProject): () => void {
+  build();
+  const { postgresUrl, redisUrl, stop } = services();
+  project.provide('postgresUrl', postgresUrl);
+  project.provide('redisUrl', redisUrl);
+  return stop;
 }

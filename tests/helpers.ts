@@ -1,13 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
-import { CompiledQuery, type Kysely } from 'kysely';
-import { expect, onTestFinished } from 'vitest';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import { expect, inject, onTestFinished } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
 import { openDatabase } from '../src/database/connection.js';
+import type { Dialect } from '../src/database/dialect.js';
 import type { Database } from '../src/database/schema.js';
 
 export interface ManualClock {
@@ -37,9 +40,44 @@ export function temporaryDirectory(): string {
   return directory;
 }
 
-/** The real app on an in-memory database (unless told otherwise), ready, and closed when the test ends. */
+/** The database this run of the suite is on: each vitest project sets TEST_DATABASE (vitest.config.ts). */
+export const testDialect: Dialect = process.env.TEST_DATABASE === 'postgres' ? 'postgres' : 'sqlite';
+
+async function onPostgresServer(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: inject('postgresUrl') });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A new, empty database that lives until the test ends, for tests that open it more than once
+ * or from another process: a SQLite file in a temporary directory, or a database of its own on
+ * the test PostgreSQL server.
+ */
+export async function newTestDatabase(): Promise<string> {
+  if (testDialect === 'sqlite') return join(temporaryDirectory(), 'keys.db');
+  const name = `jwks_test_${randomBytes(8).toString('hex')}`;
+  await onPostgresServer(`CREATE DATABASE ${name}`);
+  onTestFinished(async () => {
+    await onPostgresServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  });
+  const url = new URL(inject('postgresUrl'));
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A database for one connection: `:memory:` on SQLite, a new database on PostgreSQL. */
+async function scratchTestDatabase(): Promise<string> {
+  return testDialect === 'sqlite' ? ':memory:' : newTestDatabase();
+}
+
+/** The real app on a scratch database (unless told otherwise), ready, and closed when the test ends. */
 export async function readyApp(options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
-  const app = buildApp({ databasePath: ':memory:', ...options });
+  const app = buildApp({ databaseUrl: options.databaseUrl ?? (await scratchTestDatabase()), ...options });
   onTestFinished(async () => {
     await app.close();
   });
@@ -47,9 +85,9 @@ export async function readyApp(options: Partial<AppOptions> = {}): Promise<Fasti
   return app;
 }
 
-/** A migrated database, destroyed when the test ends. */
-export async function openTestDatabase(path = ':memory:'): Promise<Kysely<Database>> {
-  const db = await openDatabase(path);
+/** A migrated database (a scratch one unless told otherwise), destroyed when the test ends. */
+export async function openTestDatabase(url?: string): Promise<Kysely<Database>> {
+  const db = await openDatabase(url ?? (await scratchTestDatabase()));
   onTestFinished(async () => {
     await db.destroy();
   });
@@ -58,8 +96,8 @@ export async function openTestDatabase(path = ':memory:'): Promise<Kysely<Databa
 
 /** Writes a key the way the course's servers do: a `keys` row and nothing else. */
 export async function insertCourseKey(db: Kysely<Database>, pem: string, exp: number): Promise<number> {
-  const { insertId } = await db.executeQuery(CompiledQuery.raw('INSERT INTO keys (key, exp) VALUES (?, ?)', [Buffer.from(pem), exp]));
-  return Number(insertId);
+  const { kid } = await db.insertInto('keys').values({ key: Buffer.from(pem), exp }).returning('kid').executeTakeFirstOrThrow();
+  return kid;
 }
 
 export async function countKeys(app: FastifyInstance): Promise<number> {
@@ -94,6 +132,9 @@ const SERVER_ENV_VARIABLES = [
   'TRUST_PROXY',
   'RATE_LIMIT_MAX',
   'RATE_LIMIT_WINDOW_MS',
+  'DATABASE_POOL_SIZE',
+  'WORKERS',
+  'REDIS_URL',
 ];
 
 /** This process's environment without the server's variables, plus `variables`: for spawned servers and CLIs. */

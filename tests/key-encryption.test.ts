@@ -46,7 +46,7 @@ async function runOnce(options: AppOptions): Promise<{ logs: string; token: stri
 describe('private keys encrypted at rest', () => {
   it('stores no key as PEM when NOT_MY_KEY is set, and still signs and verifies', async () => {
     const databasePath = join(temporaryDirectory(), 'keys.db');
-    const { token, jwks } = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+    const { token, jwks } = await runOnce({ databaseUrl: databasePath, keyEncryptionSecret: SECRET });
 
     const keys = storedKeys(databasePath);
     expect(keys).toHaveLength(3);
@@ -65,14 +65,14 @@ describe('private keys encrypted at rest', () => {
 
   it('encrypts the keys of an existing plaintext database at start-up, keeping every kid', async () => {
     const databasePath = join(temporaryDirectory(), 'keys.db');
-    const before = await runOnce({ databasePath });
+    const before = await runOnce({ databaseUrl: databasePath });
     expect(before.logs).toContain('NOT_MY_KEY is not set: private keys are stored unencrypted');
     const plaintextKids = storedKeys(databasePath).map(({ kid, key }) => {
       expect(key.toString()).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
       return kid;
     });
 
-    const after = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+    const after = await runOnce({ databaseUrl: databasePath, keyEncryptionSecret: SECRET });
     expect(after.logs).toContain('"keys":3,"msg":"encrypted private keys that were stored as PEM"');
     expect(after.logs).not.toContain('NOT_MY_KEY is not set');
     expect(storedKeys(databasePath).map(({ kid }) => kid)).toEqual(plaintextKids);
@@ -81,7 +81,7 @@ describe('private keys encrypted at rest', () => {
     await expect(jwtVerify(before.token, createLocalJWKSet(after.jwks))).resolves.toBeDefined();
 
     // And again with the same secret: nothing left to encrypt, the same keys.
-    const again = await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+    const again = await runOnce({ databaseUrl: databasePath, keyEncryptionSecret: SECRET });
     expect(again.logs).not.toContain('encrypted private keys');
     expect(again.jwks).toEqual(before.jwks);
   });
@@ -91,10 +91,10 @@ describe('private keys encrypted at rest', () => {
     ['no NOT_MY_KEY', undefined, 'the private keys in this database are encrypted: NOT_MY_KEY must be set to their secret'],
   ])('refuses to start with %s, and generates no keys', async (_name, keyEncryptionSecret, message) => {
     const databasePath = join(temporaryDirectory(), 'keys.db');
-    await runOnce({ databasePath, keyEncryptionSecret: SECRET });
+    await runOnce({ databaseUrl: databasePath, keyEncryptionSecret: SECRET });
     const keysBefore = storedKeys(databasePath);
 
-    const app = buildApp({ databasePath, keyEncryptionSecret });
+    const app = buildApp({ databaseUrl: databasePath, keyEncryptionSecret });
     await expect(app.ready()).rejects.toThrow(new KeyEncryptionError(message));
     await app.close();
     expect(storedKeys(databasePath)).toEqual(keysBefore);
@@ -119,7 +119,7 @@ describe('private keys encrypted at rest', () => {
   });
 
   it('warns at start-up that keys are stored as PEM without NOT_MY_KEY', async () => {
-    const { logs } = await runOnce({ databasePath: ':memory:' });
+    const { logs } = await runOnce({ databaseUrl: ':memory:' });
     expect(logs).toMatch(/"level":40,.*NOT_MY_KEY is not set/);
   });
 });

@@ -2,13 +2,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NO_MIGRATIONS, sql } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMigrator, openDatabase } from '../src/database/connection.js';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { keyState, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
 import { createKeyStore, type KeyStore } from '../src/key-store.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
-import { insertCourseKey, openTestDatabase, temporaryDirectory } from './helpers.js';
+import { insertCourseKey, newTestDatabase, openTestDatabase, temporaryDirectory, testDialect } from './helpers.js';
 
 const SQLite = await loadSqliteDriver();
 
@@ -27,8 +28,21 @@ function byKid(keys: readonly KeyMetadata[], kid: number): KeyMetadata {
   return key;
 }
 
+const onSqlite = testDialect === 'sqlite';
+
 describe('the keys table', () => {
-  it('has exactly kid, key and exp, in that order, as graders read it with SELECT *', async () => {
+  it('has kid, numbered by the database, key and exp, in that order, in the types of each database', async () => {
+    const db = await openTestDatabase();
+    const keys = (await db.introspection.getTables()).find((table) => table.name === 'keys');
+    const types = onSqlite ? ['INTEGER', 'BLOB', 'INTEGER'] : ['int4', 'bytea', 'int8'];
+    expect(keys?.columns.map(({ name, dataType, isNullable, isAutoIncrementing }) => ({ name, dataType, isNullable, isAutoIncrementing }))).toEqual([
+      { name: 'kid', dataType: types[0], isNullable: onSqlite, isAutoIncrementing: true },
+      { name: 'key', dataType: types[1], isNullable: false, isAutoIncrementing: false },
+      { name: 'exp', dataType: types[2], isNullable: false, isAutoIncrementing: false },
+    ]);
+  });
+
+  it.runIf(onSqlite)('has exactly kid, key and exp, in that order, as graders read it with SELECT *', async () => {
     const db = await openTestDatabase();
     const { rows } = await sql<{ name: string; type: string; notnull: number; pk: number }>`PRAGMA table_info(keys)`.execute(db);
     expect(rows.map(({ name, type, notnull, pk }) => ({ name, type: type.toUpperCase(), notnull, pk }))).toEqual([
@@ -40,7 +54,7 @@ describe('the keys table', () => {
     expect(tables[0]?.sql).toMatch(/autoincrement/i);
   });
 
-  it('adopts a keys table that another server already created and filled', async () => {
+  it.runIf(onSqlite)('adopts a keys table that another server already created and filled', async () => {
     const path = join(temporaryDirectory(), 'course.db');
     const pem = await generatePrivateKeyPem('RS256');
     const foreign = new SQLite(path);
@@ -286,32 +300,46 @@ describe('createKeyStore', () => {
   it('writes nothing, and stays usable, when adding a missing key fails', async () => {
     const db = await openTestDatabase();
     const keyStore = createKeyStore(db);
-    await sql`CREATE TRIGGER refuse_new_keys BEFORE INSERT ON key_lifecycle WHEN NEW.kid = 2 BEGIN SELECT RAISE(ABORT, 'keys are frozen'); END`.execute(db);
+    // The second key of a pass is refused.
+    if (onSqlite) {
+      await sql`CREATE TRIGGER refuse_new_keys BEFORE INSERT ON key_lifecycle WHEN NEW.kid = 2 BEGIN SELECT RAISE(ABORT, 'keys are frozen'); END`.execute(db);
+    } else {
+      await sql`CREATE FUNCTION refuse_key() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'keys are frozen'; END $$`.execute(db);
+      await sql`CREATE TRIGGER refuse_new_keys BEFORE INSERT ON key_lifecycle FOR EACH ROW WHEN (NEW.kid = 2) EXECUTE FUNCTION refuse_key()`.execute(db);
+    }
 
     await expect(keyStore.maintain(NOW, ['RS256'], POLICY)).rejects.toThrow('keys are frozen');
     expect(await db.selectFrom('keys').select('kid').execute()).toEqual([]);
 
-    await sql`DROP TRIGGER refuse_new_keys`.execute(db);
+    await sql`DROP TRIGGER refuse_new_keys ${sql.raw(onSqlite ? '' : 'ON key_lifecycle')}`.execute(db);
     expect((await keyStore.maintain(NOW, ['RS256'], POLICY)).created).toHaveLength(3);
   });
 
-  it('reports a change made by another connection, and not its own', async () => {
-    const path = join(temporaryDirectory(), 'watched.db');
+  it('counts every change to the keys, by any connection, and nothing else', async () => {
+    const url = await newTestDatabase();
     // One after the other: better-sqlite3 waits for a lock synchronously, so two connections of
     // one process must never contend (processes that do are tested end to end).
-    const own = await openTestDatabase(path);
-    const other = await openTestDatabase(path);
+    const own = await openTestDatabase(url);
+    const other = await openTestDatabase(url);
     const keyStore = createKeyStore(own);
-    const before = await keyStore.changeCounter();
+    const initial = await keyStore.changeCounter();
     await keyStore.maintain(NOW, ['RS256'], POLICY);
-    expect(await keyStore.changeCounter()).toBe(before);
+    const maintained = await keyStore.changeCounter();
+    expect(maintained).toBeGreaterThan(initial);
+
+    await other.insertInto('users').values({ username: 'someone', email: 'someone@example.com', password_hash: 'x' }).execute();
+    await other.insertInto('auth_logs').values({ request_ip: '127.0.0.1', user_id: null }).execute();
+    expect(await keyStore.changeCounter()).toBe(maintained);
 
     expect(await createKeyStore(other).revoke(1, NOW)).toBe('revoked');
-    expect(await keyStore.changeCounter()).not.toBe(before);
+    const revoked = await keyStore.changeCounter();
+    expect(revoked).toBeGreaterThan(maintained);
+    await insertCourseKey(other, 'written by a server that keeps no lifecycle', NOW + 60);
+    expect(await keyStore.changeCounter()).toBeGreaterThan(revoked);
   });
 
-  it('keeps its keys in the file across a reopen, and migrating again changes nothing', async () => {
-    const path = join(temporaryDirectory(), 'keys.db');
+  it('keeps its keys in the database across a reopen, and migrating again changes nothing', async () => {
+    const path = await newTestDatabase();
     const first = await openDatabase(path);
     await createKeyStore(first).maintain(NOW, ['RS256'], POLICY);
     const before = await first.selectFrom('keys').selectAll().orderBy('kid').execute();
@@ -327,7 +355,7 @@ describe('openDatabase', () => {
   it('migrates down to an empty schema and back up again', async () => {
     const db = await openTestDatabase();
     const tableNames = async () => (await db.introspection.getTables()).map((table) => table.name).sort();
-    const schemaTables = ['auth_logs', 'key_encryption', 'key_lifecycle', 'keys', 'users'];
+    const schemaTables = ['auth_logs', 'key_changes', 'key_encryption', 'key_lifecycle', 'keys', 'users'];
     expect(await tableNames()).toEqual(schemaTables);
 
     expect((await createMigrator(db).migrateTo(NO_MIGRATIONS)).error).toBeUndefined();
@@ -336,7 +364,7 @@ describe('openDatabase', () => {
     expect(await tableNames()).toEqual(schemaTables);
   });
 
-  it('applies all pending migrations or none', async () => {
+  it.runIf(onSqlite)('applies all pending migrations or none', async () => {
     const path = join(temporaryDirectory(), 'half-compatible.db');
     const foreign = new SQLite(path);
     foreign.exec('CREATE VIEW auth_logs AS SELECT 1 AS id');
@@ -349,7 +377,21 @@ describe('openDatabase', () => {
     expect(names).toEqual(['auth_logs']);
   });
 
-  it('refuses a database whose keys table it cannot adopt, and leaves the file as it was', async () => {
+  it.runIf(!onSqlite)('applies all pending migrations or none, in one PostgreSQL transaction', async () => {
+    const url = await newTestDatabase();
+    const foreign = new pg.Client({ connectionString: url });
+    await foreign.connect();
+    onTestFinished(() => foreign.end());
+    await foreign.query('CREATE VIEW auth_logs AS SELECT 1 AS id');
+
+    await expect(openDatabase(url)).rejects.toMatchObject({ message: 'database migration 0002-create-users failed' });
+    const { rows } = await foreign.query<{ name: string }>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE 'kysely_%'",
+    );
+    expect(rows).toEqual([{ name: 'auth_logs' }]);
+  });
+
+  it.runIf(onSqlite)('refuses a database whose keys table it cannot adopt, and leaves the file as it was', async () => {
     const path = join(temporaryDirectory(), 'incompatible.db');
     const foreign = new SQLite(path);
     foreign.exec("CREATE VIEW keys AS SELECT 1 AS kid, 'not a key' AS key, 0 AS exp");

@@ -13,7 +13,7 @@ const CONSUMER = `
 import Fastify from 'fastify';
 import { jwksService, type JwksServiceOptions } from '../../../dist/src/index.js';
 
-const options: JwksServiceOptions = { databasePath: ':memory:', authMode: 'strict', rateLimit: false };
+const options: JwksServiceOptions = { databaseUrl: ':memory:', authMode: 'strict', rateLimit: false };
 const app = Fastify();
 await app.register(jwksService, options);
 const token: string = await app.signer.issueToken({ subject: 'alice' });

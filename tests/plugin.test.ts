@@ -10,7 +10,7 @@ import { buildApp, jwksService, keyState, type JwksServiceOptions } from '../src
 import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { insertCourseKey, openTestDatabase, readyApp, temporaryDirectory } from './helpers.js';
 
-async function hostApp(options: JwksServiceOptions = { databasePath: ':memory:' }): Promise<FastifyInstance> {
+async function hostApp(options: JwksServiceOptions = { databaseUrl: ':memory:' }): Promise<FastifyInstance> {
   const host = Fastify();
   onTestFinished(async () => {
     await host.close();
@@ -65,13 +65,13 @@ describe('jwksService mounted in another Fastify app', () => {
 describe('keys persist in the database file', () => {
   it('serves the same keys after a restart, so earlier tokens still verify', async () => {
     const databasePath = join(temporaryDirectory(), 'keys.db');
-    const first = buildApp({ databasePath });
+    const first = buildApp({ databaseUrl: databasePath });
     await first.ready();
     const token = (await first.inject({ method: 'POST', url: '/auth' })).json<{ token: string }>().token;
     const jwksBefore = (await first.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<JSONWebKeySet>();
     await first.close();
 
-    const second = await readyApp({ databasePath });
+    const second = await readyApp({ databaseUrl: databasePath });
     const jwksAfter = (await second.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<JSONWebKeySet>();
     expect(jwksAfter).toEqual(jwksBefore);
     await expect(jwtVerify(token, createLocalJWKSet(jwksAfter))).resolves.toBeDefined();
@@ -80,7 +80,7 @@ describe('keys persist in the database file', () => {
   it('refuses to start on a database it cannot open, and creates nothing', async () => {
     const directory = temporaryDirectory();
     const databasePath = join(directory, 'missing-directory', 'keys.db');
-    const app = buildApp({ databasePath });
+    const app = buildApp({ databaseUrl: databasePath });
     await expect(app.ready()).rejects.toMatchObject({
       name: 'DatabaseOpenError',
       message: `cannot open ${databasePath} as a SQLite database`,
@@ -119,7 +119,7 @@ describe('the key scheduler', () => {
     await insertCourseKey(db, pem, now - 20_000);
     await insertCourseKey(db, pem, now - 10_000);
     const logs = collectLogs();
-    await readyApp({ databasePath, expiredKeyRetentionSeconds: 0, keySyncIntervalMs: 20, logger: { level: 'info', stream: logs.stream } });
+    await readyApp({ databaseUrl: databasePath, expiredKeyRetentionSeconds: 0, keySyncIntervalMs: 20, logger: { level: 'info', stream: logs.stream } });
 
     expect(JSON.parse(await waitForLog(logs.lines, /"pruned keys"/))).toMatchObject({ kids: [1] });
     expect(logs.lines().join('\n')).not.toMatch(/PRIVATE KEY|MII[A-Za-z0-9+/]{20}/);

@@ -3,7 +3,7 @@ import { DatabaseOpenError, MigrationError } from '../src/database/connection.js
 import { KeyEncryptionError } from '../src/key-cipher.js';
 import { describeStartupFailure } from '../src/startup-failure.js';
 
-const config = { host: '198.51.100.7', port: 8443, databasePath: '/var/lib/jwks/keys.db' };
+const config = { host: '198.51.100.7', port: 8443, databaseUrl: '/var/lib/jwks/keys.db' };
 
 function systemError(code: string): Error {
   return Object.assign(new Error(`listen ${code}`), { code });

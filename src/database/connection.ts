@@ -1,14 +1,15 @@
-/** Opens the SQLite database behind the key store and brings its schema up to date. */
+/** Opens the database behind the key store, SQLite or PostgreSQL, and brings its schema up to date. */
 import type BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResultSet } from 'kysely';
+import pg from 'pg';
+import { dialectOf } from './dialect.js';
+import { describeDatabaseLocation, IN_MEMORY_DATABASE, parseDatabaseUrl, type DatabaseLocation } from './location.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { loadSqliteDriver, type SqliteDriver } from './sqlite-driver.js';
 import { withWriteLock } from './write-lock.js';
 
-const IN_MEMORY_DATABASE = ':memory:';
-
-/** The SQLite file cannot be opened or is not a database. */
+/** The database cannot be opened or reached, or is not a database. */
 export class DatabaseOpenError extends Error {
   override readonly name = 'DatabaseOpenError';
   readonly code = 'ERR_JWKS_DATABASE_OPEN';
@@ -25,23 +26,41 @@ export function createMigrator(db: Kysely<Database>, options: { disableTransacti
 }
 
 /**
- * Runs the pending migrations, all of them in one transaction under the write lock. Kysely's
- * own migration lock is a no-op on SQLite, so without ours two processes starting together on
- * a new file would both apply the same migration.
+ * Runs the pending migrations, all of them in one transaction that other processes starting at
+ * the same time wait for. On PostgreSQL, Kysely's Migrator does exactly that (an advisory lock
+ * around one transaction); on SQLite its lock is a no-op, so without our write lock two
+ * processes starting together on a new file would both apply the same migration.
  */
 export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
+  if (dialectOf(db) === 'postgres') {
+    throwIfFailed(await createMigrator(db).migrateToLatest());
+    return;
+  }
+  // Thrown inside, so that the write lock's transaction rolls back.
   await withWriteLock(db, async (connection) => {
-    const { error, results } = await createMigrator(connection, { disableTransactions: true }).migrateToLatest();
-    if (error === undefined) return;
-    const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
-    throw new MigrationError(`database migration ${failed} failed`, { cause: error });
+    throwIfFailed(await createMigrator(connection, { disableTransactions: true }).migrateToLatest());
   });
 }
 
-export interface OpenDatabaseOptions {
-  /** Refuse to create the file: for tools that inspect an existing database. */
-  mustExist?: boolean;
+function throwIfFailed({ error, results }: MigrationResultSet): void {
+  if (error === undefined) return;
+  const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
+  throw new MigrationError(`database migration ${failed} failed`, { cause: error });
 }
+
+export interface OpenDatabaseOptions {
+  /** SQLite: refuse to create the file, for tools that inspect an existing database. */
+  mustExist?: boolean;
+  /** PostgreSQL: the most connections this process opens. Default 10. */
+  poolSize?: number | undefined;
+  /**
+   * PostgreSQL: told when an idle connection fails (the server restarted, say). The pool drops
+   * it and opens another when needed; unheard, the error would end the process.
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+export const DEFAULT_POOL_SIZE = 10;
 
 function openSqlite(SQLite: SqliteDriver, path: string, { mustExist = false }: OpenDatabaseOptions): BetterSqlite3.Database {
   let sqlite: BetterSqlite3.Database | undefined;
@@ -59,13 +78,36 @@ function openSqlite(SQLite: SqliteDriver, path: string, { mustExist = false }: O
   }
 }
 
+// Unix times, kids and counts are BIGINT in PostgreSQL, which pg returns as strings lest a value
+// beyond 2^53 lose precision; ours are far below it, and the store works with numbers.
+const postgresTypes = new pg.TypeOverrides();
+postgresTypes.setTypeParser(pg.types.builtins.INT8, Number);
+
+async function openPostgres(url: string, { poolSize = DEFAULT_POOL_SIZE, onConnectionError }: OpenDatabaseOptions): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: postgresTypes, application_name: 'jwks-server', connectionTimeoutMillis: 10_000 });
+  pool.on('error', (error) => onConnectionError?.(error));
+  try {
+    await pool.query('SELECT 1');
+    return pool;
+  } catch (error) {
+    await pool.end();
+    throw new DatabaseOpenError(`cannot connect to the PostgreSQL database ${describeDatabaseLocation({ dialect: 'postgres', url })}`, { cause: error });
+  }
+}
+
+async function createKysely(location: DatabaseLocation, options: OpenDatabaseOptions): Promise<Kysely<Database>> {
+  if (location.dialect === 'postgres') return new Kysely<Database>({ dialect: new PostgresDialect({ pool: await openPostgres(location.url, options) }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(await loadSqliteDriver(), location.path, options) }) });
+}
+
 /**
- * Opens (creating it if needed and allowed) the SQLite file at `path` and runs the pending migrations.
- * A file database uses write-ahead logging so that readers, such as a grader opening the same
- * file, never block the server, and waits for a busy lock rather than failing at once.
+ * Opens the database `url` names (see {@link parseDatabaseUrl}) and runs the pending migrations.
+ * A SQLite file is created if needed and allowed, and uses write-ahead logging so that readers,
+ * such as a grader opening the same file, never block the server; it waits for a busy lock
+ * rather than failing at once. A PostgreSQL database must exist; its tables are created.
  */
-export async function openDatabase(path: string, options: OpenDatabaseOptions = {}): Promise<Kysely<Database>> {
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(await loadSqliteDriver(), path, options) }) });
+export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Kysely<Database>> {
+  const db = await createKysely(parseDatabaseUrl(url), options);
   try {
     await migrateToLatest(db);
   } catch (error) {

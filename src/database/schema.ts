@@ -17,8 +17,11 @@ export interface KeysTable {
   exp: number;
 }
 
-/** A SQLite `TIMESTAMP`: text as CURRENT_TIMESTAMP writes it, `YYYY-MM-DD HH:MM:SS` in UTC. */
-type SqliteTimestamp = string;
+/**
+ * A moment the database wrote with CURRENT_TIMESTAMP: in SQLite, text `YYYY-MM-DD HH:MM:SS` in
+ * UTC; in PostgreSQL, a TIMESTAMPTZ, which pg reads as a Date.
+ */
+export type DatabaseTimestamp = string | Date;
 
 /** Read by graders with `SELECT *`, columns mapped by name: exactly these columns. */
 export interface UsersTable {
@@ -27,15 +30,15 @@ export interface UsersTable {
   /** An argon2id PHC string; never the password. */
   password_hash: string;
   email: string | null;
-  date_registered: ColumnType<SqliteTimestamp, never, never>;
-  last_login: ColumnType<SqliteTimestamp | null, never, SqliteTimestamp | null>;
+  date_registered: ColumnType<DatabaseTimestamp, never, never>;
+  last_login: ColumnType<DatabaseTimestamp | null, never, DatabaseTimestamp | null>;
 }
 
 /** One row per successful `POST /auth`. Read by graders with `SELECT *`: exactly these columns. */
 export interface AuthLogsTable {
   id: Generated<number>;
   request_ip: string;
-  request_timestamp: ColumnType<SqliteTimestamp, never, never>;
+  request_timestamp: ColumnType<DatabaseTimestamp, never, never>;
   /** NULL for a token issued to a subject that is not a registered user. */
   user_id: number | null;
 }
@@ -60,10 +63,17 @@ export interface KeyLifecycleTable {
   revoked_at: number | null;
 }
 
+/** One row; `version` goes up whenever `keys` or `key_lifecycle` changes (triggers, migration 0006). */
+export interface KeyChangesTable {
+  id: ColumnType<1, 1, never>;
+  version: number;
+}
+
 export interface Database {
   keys: KeysTable;
   users: UsersTable;
   auth_logs: AuthLogsTable;
   key_encryption: KeyEncryptionTable;
   key_lifecycle: KeyLifecycleTable;
+  key_changes: KeyChangesTable;
 }

@@ -4,16 +4,18 @@
  * Keys already in `keys` are given a lifecycle by the key store, which knows the token lifetime.
  */
 import { sql, type Kysely } from 'kysely';
+import { columnTypes } from './column-types.js';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const types = columnTypes(db);
   await db.schema
     .createTable('key_lifecycle')
     .addColumn('kid', 'integer', (column) => column.primaryKey().references('keys.kid').onDelete('cascade'))
     .addColumn('alg', 'text', (column) => column.notNull())
-    .addColumn('published_at', 'integer', (column) => column.notNull())
-    .addColumn('activates_at', 'integer', (column) => column.notNull())
-    .addColumn('retires_at', 'integer', (column) => column.notNull())
-    .addColumn('revoked_at', 'integer')
+    .addColumn('published_at', types.unixTime, (column) => column.notNull())
+    .addColumn('activates_at', types.unixTime, (column) => column.notNull())
+    .addColumn('retires_at', types.unixTime, (column) => column.notNull())
+    .addColumn('revoked_at', types.unixTime)
     .addCheckConstraint('key_lifecycle_order', sql`published_at <= activates_at AND activates_at <= retires_at`)
     .execute();
 }

@@ -5,6 +5,7 @@ import * as createUsers from './0002-create-users.js';
 import * as createKeyEncryption from './0003-create-key-encryption.js';
 import * as createKeyLifecycle from './0004-create-key-lifecycle.js';
 import * as indexRevokedKeys from './0005-index-revoked-keys.js';
+import * as countKeyChanges from './0006-count-key-changes.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-create-keys': createKeys,
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003-create-key-encryption': createKeyEncryption,
   '0004-create-key-lifecycle': createKeyLifecycle,
   '0005-index-revoked-keys': indexRevokedKeys,
+  '0006-count-key-changes': countKeyChanges,
 };
