@@ -1,23 +1,28 @@
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import type { Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
 import { openDatabase } from '../src/database/connection.js';
 import { KeyEncryptionError, prepareKeyCipher } from '../src/key-cipher.js';
-import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
-import { temporaryDirectory } from './helpers.js';
-
-const SQLite = await loadSqliteDriver();
+import type { Database } from '../src/database/schema.js';
+import { newTestDatabase, openTestDatabase } from './helpers.js';
 
 const SECRET = 'correct horse battery staple';
 
-function storedKeys(databasePath: string): { kid: number; key: Buffer }[] {
-  const reader = new SQLite(databasePath, { readonly: true });
-  const rows = reader.prepare('SELECT kid, key FROM keys ORDER BY kid').all() as { kid: number; key: Buffer }[];
-  reader.close();
-  return rows;
+/** Rows read on a connection of their own, as another process would read them. */
+async function readRows<T>(url: string, read: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const db = await openDatabase(url);
+  try {
+    return await read(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+function storedKeys(url: string): Promise<{ kid: number; key: Buffer }[]> {
+  return readRows(url, async (db) => (await db.selectFrom('keys').select(['kid', 'key']).orderBy('kid').execute()).map(({ kid, key }) => ({ kid, key: Buffer.from(key) })));
 }
 
 async function tokenAndJwks(app: FastifyInstance): Promise<{ token: string; jwks: JSONWebKeySet }> {
@@ -45,14 +50,12 @@ async function runOnce(options: AppOptions): Promise<{ logs: string; token: stri
 
 describe('private keys encrypted at rest', () => {
   it('stores no key as PEM when NOT_MY_KEY is set, and still signs and verifies', async () => {
-    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const databasePath = await newTestDatabase();
     const { token, jwks } = await runOnce({ databaseUrl: databasePath, keyEncryptionSecret: SECRET });
 
-    const keys = storedKeys(databasePath);
+    const keys = await storedKeys(databasePath);
     expect(keys).toHaveLength(3);
-    const reader = new SQLite(databasePath, { readonly: true });
-    const settings = reader.prepare('SELECT * FROM key_encryption').all() as { id: number; kdf: string; salt: Buffer }[];
-    reader.close();
+    const settings = await readRows(databasePath, (db) => db.selectFrom('key_encryption').selectAll().execute());
     expect(settings).toHaveLength(1);
     expect(JSON.parse(settings[0]?.kdf ?? '')).toEqual({ name: 'argon2id', memoryCost: 19456, timeCost: 2, parallelism: 1 });
     expect(settings[0]?.salt).toHaveLength(16);
@@ -64,10 +67,10 @@ describe('private keys encrypted at rest', () => {
   });
 
   it('encrypts the keys of an existing plaintext database at start-up, keeping every kid', async () => {
-    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const databasePath = await newTestDatabase();
     const before = await runOnce({ databaseUrl: databasePath });
     expect(before.logs).toContain('NOT_MY_KEY is not set: private keys are stored unencrypted');
-    const plaintextKids = storedKeys(databasePath).map(({ kid, key }) => {
+    const plaintextKids = (await storedKeys(databasePath)).map(({ kid, key }) => {
       expect(key.toString()).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
       return kid;
     });
@@ -75,8 +78,8 @@ describe('private keys encrypted at rest', () => {
     const after = await runOnce({ databaseUrl: databasePath, keyEncryptionSecret: SECRET });
     expect(after.logs).toContain('"keys":3,"msg":"encrypted private keys that were stored as PEM"');
     expect(after.logs).not.toContain('NOT_MY_KEY is not set');
-    expect(storedKeys(databasePath).map(({ kid }) => kid)).toEqual(plaintextKids);
-    expect(storedKeys(databasePath).every(({ key }) => !key.toString('latin1').startsWith('-----BEGIN'))).toBe(true);
+    expect((await storedKeys(databasePath)).map(({ kid }) => kid)).toEqual(plaintextKids);
+    expect((await storedKeys(databasePath)).every(({ key }) => !key.toString('latin1').startsWith('-----BEGIN'))).toBe(true);
     expect(after.jwks).toEqual(before.jwks);
     await expect(jwtVerify(before.token, createLocalJWKSet(after.jwks))).resolves.toBeDefined();
 
@@ -90,36 +93,32 @@ describe('private keys encrypted at rest', () => {
     ['a wrong NOT_MY_KEY', 'not the secret', 'NOT_MY_KEY is not the secret the private keys in this database were encrypted with'],
     ['no NOT_MY_KEY', undefined, 'the private keys in this database are encrypted: NOT_MY_KEY must be set to their secret'],
   ])('refuses to start with %s, and generates no keys', async (_name, keyEncryptionSecret, message) => {
-    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const databasePath = await newTestDatabase();
     await runOnce({ databaseUrl: databasePath, keyEncryptionSecret: SECRET });
-    const keysBefore = storedKeys(databasePath);
+    const keysBefore = await storedKeys(databasePath);
 
     const app = buildApp({ databaseUrl: databasePath, keyEncryptionSecret });
     await expect(app.ready()).rejects.toThrow(new KeyEncryptionError(message));
     await app.close();
-    expect(storedKeys(databasePath)).toEqual(keysBefore);
+    expect((await storedKeys(databasePath))).toEqual(keysBefore);
   });
 
   it('seals each key with its own IV and authenticates it', async () => {
-    const db = await openDatabase(':memory:');
-    try {
-      const { cipher } = await prepareKeyCipher(db, SECRET);
-      const pem = '-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n';
-      const [first, second] = [cipher.seal(pem), cipher.seal(pem)];
-      expect(first.equals(second)).toBe(false);
-      expect(cipher.open(first)).toBe(pem);
+    const db = await openTestDatabase();
+    const { cipher } = await prepareKeyCipher(db, SECRET);
+    const pem = '-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n';
+    const [first, second] = [cipher.seal(pem), cipher.seal(pem)];
+    expect(first.equals(second)).toBe(false);
+    expect(cipher.open(first)).toBe(pem);
 
-      const tampered = Buffer.from(first);
-      tampered[tampered.length - 1] = (tampered.at(-1) ?? 0) ^ 1;
-      expect(() => cipher.open(tampered)).toThrow('a stored key does not decrypt with this secret');
-      expect(() => cipher.open(Buffer.from(pem))).toThrow('a stored key is not in the sealed format');
-    } finally {
-      await db.destroy();
-    }
+    const tampered = Buffer.from(first);
+    tampered[tampered.length - 1] = (tampered.at(-1) ?? 0) ^ 1;
+    expect(() => cipher.open(tampered)).toThrow('a stored key does not decrypt with this secret');
+    expect(() => cipher.open(Buffer.from(pem))).toThrow('a stored key is not in the sealed format');
   });
 
   it('warns at start-up that keys are stored as PEM without NOT_MY_KEY', async () => {
-    const { logs } = await runOnce({ databaseUrl: ':memory:' });
+    const { logs } = await runOnce({ databaseUrl: await newTestDatabase() });
     expect(logs).toMatch(/"level":40,.*NOT_MY_KEY is not set/);
   });
 });

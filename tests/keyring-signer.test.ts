@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { AlgorithmList, SigningAlgorithm } from '../src/algorithms.js';
@@ -7,12 +6,12 @@ import { createKeyStore, type MaintenanceReport } from '../src/key-store.js';
 import { createKeyring } from '../src/keyring.js';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { createSigner } from '../src/signer.js';
-import { decodeToken, insertCourseKey, manualClock, openTestDatabase, PRIVATE_JWK_MEMBERS, temporaryDirectory } from './helpers.js';
+import { decodeToken, insertCourseKey, manualClock, openTestDatabase, PRIVATE_JWK_MEMBERS, newTestDatabase } from './helpers.js';
 
 const POLICY: RotationPolicy = { keyTtlSeconds: 3600, tokenTtlSeconds: 600, leadSeconds: 300 };
 const ISSUER = 'https://issuer.example';
 
-async function fixture({ algorithms = ['RS256'] as AlgorithmList, path = ':memory:' } = {}) {
+async function fixture({ algorithms = ['RS256'] as AlgorithmList, path = undefined as string | undefined } = {}) {
   const db = await openTestDatabase(path);
   const keyStore = createKeyStore(db);
   const time = manualClock(1_800_000_000);
@@ -92,7 +91,7 @@ describe('createKeyring', () => {
   });
 
   it('picks up a revocation made by another process at the next step, and promotes the successor', async () => {
-    const path = join(temporaryDirectory(), 'shared.db');
+    const path = await newTestDatabase();
     const { keyring, time } = await fixture({ path });
     await keyring.current();
     const other = createKeyStore(await openTestDatabase(path));
@@ -107,7 +106,7 @@ describe('createKeyring', () => {
   });
 
   it('loads again at the next step when a load fails, rather than taking the change as seen', async () => {
-    const path = join(temporaryDirectory(), 'shared.db');
+    const path = await newTestDatabase();
     const db = await openTestDatabase(path);
     const store = createKeyStore(db);
     let failNextLoad = false;

@@ -8,7 +8,7 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp, jwksService, keyState, type JwksServiceOptions } from '../src/index.js';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
-import { insertCourseKey, openTestDatabase, readyApp, temporaryDirectory } from './helpers.js';
+import { insertCourseKey, newTestDatabase, openTestDatabase, readyApp, temporaryDirectory, testDialect } from './helpers.js';
 
 async function hostApp(options: JwksServiceOptions = { databaseUrl: ':memory:' }): Promise<FastifyInstance> {
   const host = Fastify();
@@ -64,7 +64,7 @@ describe('jwksService mounted in another Fastify app', () => {
 
 describe('keys persist in the database file', () => {
   it('serves the same keys after a restart, so earlier tokens still verify', async () => {
-    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const databasePath = await newTestDatabase();
     const first = buildApp({ databaseUrl: databasePath });
     await first.ready();
     const token = (await first.inject({ method: 'POST', url: '/auth' })).json<{ token: string }>().token;
@@ -77,7 +77,18 @@ describe('keys persist in the database file', () => {
     await expect(jwtVerify(token, createLocalJWKSet(jwksAfter))).resolves.toBeDefined();
   });
 
-  it('refuses to start on a database it cannot open, and creates nothing', async () => {
+  it.runIf(testDialect === 'postgres')('refuses to start on a PostgreSQL server it cannot reach, naming it without the password', async () => {
+    const app = buildApp({ databaseUrl: 'postgres://jwks:s3cret@127.0.0.1:1/jwks' });
+    const error = await app.ready().then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(error).toMatchObject({ name: 'DatabaseOpenError', message: 'cannot connect to the PostgreSQL database postgres://jwks:***@127.0.0.1:1/jwks' });
+    expect(JSON.stringify(error, Object.getOwnPropertyNames(error))).not.toContain('s3cret');
+    await app.close();
+  });
+
+  it.runIf(testDialect === 'sqlite')('refuses to start on a database it cannot open, and creates nothing', async () => {
     const directory = temporaryDirectory();
     const databasePath = join(directory, 'missing-directory', 'keys.db');
     const app = buildApp({ databaseUrl: databasePath });
@@ -112,7 +123,7 @@ describe('the key scheduler', () => {
   }
 
   it('prunes on its own timer and logs the kids, never key material', async () => {
-    const databasePath = join(temporaryDirectory(), 'old.db');
+    const databasePath = await newTestDatabase();
     const db = await openTestDatabase(databasePath);
     const pem = await generatePrivateKeyPem('RS256');
     const now = Math.floor(Date.now() / 1000);

@@ -1,5 +1,6 @@
+import { randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { readyApp } from './helpers.js';
 
 // The limiter reads Date.now(); moving Date by hand replays the grader's timing exactly.
@@ -78,5 +79,41 @@ describe('rate limiting of POST /auth', () => {
     const statuses = [];
     for (let request = 0; request < 25; request += 1) statuses.push((await auth(app)).statusCode);
     expect(new Set(statuses)).toEqual(new Set([200]));
+  });
+});
+
+describe('rate limiting across instances', () => {
+  // Each test's own client address: runs of the suite share one Redis server.
+  const someClient = () => `10.${String(randomInt(256))}.${String(randomInt(256))}.${String(randomInt(1, 255))}`;
+
+  it('counts a client once for every instance that shares a Redis server', async () => {
+    const rateLimit = { max: 2, windowMs: 60_000, redisUrl: inject('redisUrl') };
+    const [first, second] = [await readyApp({ rateLimit }), await readyApp({ rateLimit })];
+    const client = someClient();
+
+    expect((await auth(first, client)).statusCode).toBe(200);
+    expect((await auth(second, client)).statusCode).toBe(200);
+    const refused = await auth(first, client);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+    expect((await auth(second, client)).statusCode).toBe(429);
+    expect((await auth(second, someClient())).statusCode).toBe(200);
+  });
+
+  it('counts a client per instance without Redis', async () => {
+    const rateLimit = { max: 1, windowMs: 60_000 };
+    const [first, second] = [await readyApp({ rateLimit }), await readyApp({ rateLimit })];
+    const client = someClient();
+    expect((await auth(first, client)).statusCode).toBe(200);
+    expect((await auth(second, client)).statusCode).toBe(200);
+    expect((await auth(first, client)).statusCode).toBe(429);
+  });
+
+  it('lets requests through, unlimited, while Redis is unreachable', async () => {
+    // Port 1 on loopback: nothing listens there.
+    const app = await readyApp({ rateLimit: { max: 1, windowMs: 60_000, redisUrl: 'redis://127.0.0.1:1' } });
+    const client = someClient();
+    for (let request = 0; request < 3; request += 1) expect((await auth(app, client)).statusCode).toBe(200);
+    expect(await authLogCount(app)).toBe(3);
   });
 });
