@@ -1,6 +1,12 @@
-/** The standalone server: configuration from the environment, the app, and a graceful shutdown. */
+/**
+ * The standalone server: configuration from the environment, the app, and a graceful shutdown;
+ * with WORKERS above 1, a primary process that runs that many of them on the port.
+ */
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
+import { pino } from 'pino';
 import { buildApp } from './app.js';
+import { superviseWorkers } from './cluster.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 import { describeStartupFailure } from './startup-failure.js';
 
@@ -14,36 +20,41 @@ function configOrExit(): ServerConfig {
   }
 }
 
-const config = configOrExit();
-const app = buildApp({
-  databaseUrl: config.databaseUrl,
-  databasePoolSize: config.databasePoolSize,
-  keyTtlSeconds: config.keyTtlSeconds,
-  tokenTtlSeconds: config.tokenTtlSeconds,
-  jwksMaxAgeSeconds: config.jwksMaxAgeSeconds,
-  expiredKeyRetentionSeconds: config.expiredKeyRetentionSeconds,
-  algorithms: config.algorithms,
-  issuer: config.issuer,
-  audience: config.audience,
-  authMode: config.authMode,
-  keyEncryptionSecret: config.keyEncryptionSecret,
-  rateLimit: config.rateLimit,
-  trustProxy: config.trustProxy,
-  logger: { level: config.logLevel },
-});
+async function serve(config: ServerConfig): Promise<void> {
+  const app = buildApp({
+    databaseUrl: config.databaseUrl,
+    databasePoolSize: config.databasePoolSize,
+    keyTtlSeconds: config.keyTtlSeconds,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    jwksMaxAgeSeconds: config.jwksMaxAgeSeconds,
+    expiredKeyRetentionSeconds: config.expiredKeyRetentionSeconds,
+    algorithms: config.algorithms,
+    issuer: config.issuer,
+    audience: config.audience,
+    authMode: config.authMode,
+    keyEncryptionSecret: config.keyEncryptionSecret,
+    rateLimit: config.rateLimit,
+    trustProxy: config.trustProxy,
+    logger: { level: config.logLevel },
+  });
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-  if (err !== undefined) app.log.error({ err }, 'shutting down after an error');
-  else app.log.info({ signal }, 'shutting down');
-  await app.close();
-});
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.error({ err }, 'shutting down after an error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
 
-try {
-  await app.listen({ host: config.host, port: config.port });
-} catch (error) {
-  const explanation = describeStartupFailure(error, config);
-  if (explanation === undefined) throw error;
-  console.error(`Cannot start: ${explanation}`);
-  await app.close();
-  process.exit(1);
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    const explanation = describeStartupFailure(error, config);
+    if (explanation === undefined) throw error;
+    console.error(`Cannot start: ${explanation}`);
+    await app.close();
+    process.exit(1);
+  }
 }
+
+const config = configOrExit();
+if (config.workers > 1 && cluster.isPrimary) superviseWorkers(config.workers, pino({ level: config.logLevel }));
+else await serve(config);

@@ -1,75 +1,21 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { openDatabase } from '../src/database/connection.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
-import { serverEnvironment, temporaryDirectory } from './helpers.js';
+import { newTestDatabase, serverEnvironment, temporaryDirectory, testDialect } from './helpers.js';
+import { CLI_ENTRY, postAuth, SERVER_ENTRY, startServer } from './server-process.js';
 
 const SQLite = await loadSqliteDriver();
-
-const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
-const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-
-interface RunningServer {
-  url: string;
-  child: ChildProcess;
-  logLines: string[];
-  /** Sends SIGTERM and resolves with the exit code. */
-  stop(): Promise<number | null>;
-}
-
-/** Starts `node dist/src/server.js` on a free loopback port (PORT=0) and waits until it listens. */
-async function startServer(variables: Record<string, string>, cwd = process.cwd()): Promise<RunningServer> {
-  const child = spawn(process.execPath, [SERVER_ENTRY], {
-    cwd,
-    env: serverEnvironment({ HOST: '127.0.0.1', PORT: '0', ...variables }),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  onTestFinished(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const logLines: string[] = [];
-  const lines = createInterface({ input: child.stdout });
-  const url = await new Promise<string>((resolve, reject) => {
-    lines.on('line', (line) => {
-      logLines.push(line);
-      const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (listening?.[1] !== undefined) resolve(listening[1]);
-    });
-    void exited.then((code) => {
-      reject(new Error(`server exited with ${String(code)} before listening:\n${logLines.join('\n')}`));
-    });
-  });
-  return {
-    url,
-    child,
-    logLines,
-    stop: () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
-
-async function postAuth(baseUrl: string, query = ''): Promise<string> {
-  const response = await fetch(`${baseUrl}/auth${query}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'userABC', password: 'password123' }),
-  });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { token: string }).token;
-}
+const onSqlite = testDialect === 'sqlite';
 
 describe('the standalone server', () => {
   it('issues tokens that verify against its live JWKS, before and after a restart', async () => {
-    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const databasePath = await newTestDatabase();
     const server = await startServer({ DATABASE_URL: databasePath });
 
     const token = await postAuth(server.url);
@@ -96,7 +42,7 @@ describe('the standalone server', () => {
     expect(await restarted.stop()).toBe(0);
   });
 
-  it('keeps its keys where an outside reader of the SQLite file finds them', async () => {
+  it.runIf(onSqlite)('keeps its keys where an outside reader of the SQLite file finds them', async () => {
     const directory = temporaryDirectory();
     // No DATABASE_URL: the default file name, in the working directory.
     const server = await startServer({}, directory);
@@ -120,16 +66,16 @@ describe('the standalone server', () => {
     expect(await server.stop()).toBe(0);
   });
 
-  it('lets servers starting together on a new file make each key of the line (active, successor, expired) once between them', async () => {
-    const databasePath = join(temporaryDirectory(), 'shared.db');
+  it('lets servers starting together on a new database make each key of the line (active, successor, expired) once between them', async () => {
+    const databasePath = await newTestDatabase();
     const servers = await Promise.all([startServer({ DATABASE_URL: databasePath }), startServer({ DATABASE_URL: databasePath })]);
     const [first, second] = await Promise.all(servers.map(async ({ url }) => (await fetch(`${url}/.well-known/jwks.json`)).json()));
     expect(first).toEqual(second);
 
-    const reader = new SQLite(databasePath, { readonly: true });
-    const count = reader.prepare('SELECT count(*) FROM keys').pluck().get();
-    reader.close();
-    expect(count).toBe(3);
+    const reader = await openDatabase(databasePath);
+    const keys = await reader.selectFrom('keys').select('kid').execute();
+    await reader.destroy();
+    expect(keys).toHaveLength(3);
     expect(await Promise.all(servers.map((server) => server.stop()))).toEqual([0, 0]);
   });
 });
@@ -154,7 +100,7 @@ describe('the standalone server and the admin CLI on one database', () => {
   }
 
   it('serves a key revoked or rotated by the CLI within seconds, and signs with every configured algorithm', async () => {
-    const variables = { DATABASE_URL: join(temporaryDirectory(), 'keys.db'), ALGORITHMS: 'RS256,ES256,EdDSA', ISSUER: 'https://id.example.com' };
+    const variables = { DATABASE_URL: await newTestDatabase(), ALGORITHMS: 'RS256,ES256,EdDSA', ISSUER: 'https://id.example.com' };
     const server = await startServer(variables);
     const liveJwks = () => createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`));
 
@@ -185,7 +131,7 @@ describe('the standalone server and the admin CLI on one database', () => {
 });
 
 describe('the standalone server with users', () => {
-  it('registers a user, authenticates them, serves their profile and logs the auth in the SQLite file', async () => {
+  it.runIf(onSqlite)('registers a user, authenticates them, serves their profile and logs the auth in the SQLite file', async () => {
     const databasePath = join(temporaryDirectory(), 'users.db');
     const server = await startServer({ DATABASE_URL: databasePath, NOT_MY_KEY: 'an operator secret', AUTH_MODE: 'strict' });
     const post = (path: string, body: unknown) =>
@@ -238,7 +184,14 @@ describe('the standalone server refuses to start, naming the setting at fault,',
     });
   });
 
-  it('for a database file it cannot open', async () => {
+  it.runIf(!onSqlite)('for a PostgreSQL server it cannot reach, never printing the password', async () => {
+    const { code, stderr } = await failedStart({ PORT: '0', DATABASE_URL: 'postgres://jwks:s3cret@127.0.0.1:1/jwks' });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^Cannot start: DATABASE_URL "postgres:\/\/jwks:\*\*\*@127\.0\.0\.1:1\/jwks" cannot be used: cannot connect to the PostgreSQL database .+: connect ECONNREFUSED .+\n$/);
+    expect(stderr).not.toContain('s3cret');
+  });
+
+  it.runIf(onSqlite)('for a database file it cannot open', async () => {
     const databasePath = join(temporaryDirectory(), 'missing', 'keys.db');
     const { code, stderr } = await failedStart({ PORT: '0', DATABASE_URL: databasePath });
     expect(code).toBe(1);
@@ -259,7 +212,7 @@ describe('the standalone server refuses to start, naming the setting at fault,',
   });
 
   it('for a NOT_MY_KEY that is not the one the keys were encrypted with', async () => {
-    const databasePath = join(temporaryDirectory(), 'encrypted.db');
+    const databasePath = await newTestDatabase();
     const first = await startServer({ DATABASE_URL: databasePath, NOT_MY_KEY: 'the first secret' });
     expect(await first.stop()).toBe(0);
     const { code, stderr } = await failedStart({ PORT: '0', DATABASE_URL: databasePath, NOT_MY_KEY: 'another secret' });

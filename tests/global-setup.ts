@@ -1,14 +1,20 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { TestProject } from 'vitest/node';
+import { generatePrivateKeyPem } from '../src/key-generation.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** A PostgreSQL server's URL, on a database the tests may create databases from. */
     postgresUrl: string;
     redisUrl: string;
+    /** RSA private keys (PKCS#1 PEM) for the test processes to use instead of generating their own. */
+    rsaKeyPool: string[];
   }
 }
+
+// More than any one test's server makes, so that no server gets the same key twice.
+const RSA_KEY_POOL_SIZE = 32;
 
 const SERVICES_SCRIPT = new URL('throwaway-services.sh', import.meta.url).pathname;
 
@@ -47,10 +53,11 @@ function services(): Services {
   };
 }
 
-export default function setup(project: TestProject): () => void {
+export default async function setup(project: TestProject): Promise<() => void> {
   build();
   const { postgresUrl, redisUrl, stop } = services();
   project.provide('postgresUrl', postgresUrl);
   project.provide('redisUrl', redisUrl);
+  project.provide('rsaKeyPool', await Promise.all(Array.from({ length: RSA_KEY_POOL_SIZE }, () => generatePrivateKeyPem('RS256'))));
   return stop;
 }

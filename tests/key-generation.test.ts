@@ -1,10 +1,13 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { CompactSign, compactVerify, importJWK } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SIGNING_ALGORITHMS } from '../src/algorithms.js';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { importSigningKey, toPublicJwk, UnusableKeyError } from '../src/public-jwk.js';
 import { PRIVATE_JWK_MEMBERS } from './helpers.js';
+
+// This is the one suite that must generate every key itself (tests/pregenerated-rsa-keys.ts).
+vi.unmock('../src/key-generation.js');
 
 describe('generatePrivateKeyPem', () => {
   it('makes a fresh RSA-2048 key in PKCS#1 PEM each time, for RS256 and PS256', async () => {

@@ -74,10 +74,12 @@ case "${1:-}" in
     # The service user must reach its data directory.
     chmod 755 "$dir"
     if [ "$(id -u)" = 0 ]; then chown nobody "$dir"; fi
-    trap 'stop_services "$dir"' ERR
+    # Half-started services are stopped again on any failure.
+    trap 'stop_services "$dir"' EXIT
     echo "TEST_SERVICES_DIR=$dir"
     start_postgres "$dir"
     start_redis "$dir"
+    trap - EXIT
     ;;
   stop)
     [ -n "${2:-}" ] || fail "usage: $0 stop DIR"

@@ -3,7 +3,8 @@ import { decodeJwt, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { DEMO_SUBJECT } from '../src/authenticator.js';
-import { basic, expectJsonError, manualClock, readyApp, testDialect } from './helpers.js';
+import { createUserStore, DuplicateUserError } from '../src/user-store.js';
+import { basic, expectJsonError, manualClock, openTestDatabase, readyApp, testDialect } from './helpers.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const SQLITE_TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/;
@@ -327,5 +328,23 @@ describe('GET /users/me', () => {
     const response = await app.inject({ method, url: '/users/me' });
     expect(response.statusCode).toBe(405);
     expect(response.headers.allow).toBe('GET, HEAD');
+  });
+});
+
+describe('createUserStore', () => {
+  it('passes a failure that is not a taken username or email on as it is', async () => {
+    const db = await openTestDatabase();
+    const users = createUserStore(db);
+    await db.schema.createIndex('users_password_hash_unique').unique().on('users').column('password_hash').execute();
+    await users.createUser({ username: 'first_user', email: 'first@test.com', passwordHash: 'the same hash' });
+    const otherDuplicate = users.createUser({ username: 'second_user', email: 'second@test.com', passwordHash: 'the same hash' });
+    await expect(otherDuplicate).rejects.toThrow(/users_password_hash_unique|users\.password_hash/);
+    await expect(otherDuplicate).rejects.not.toBeInstanceOf(DuplicateUserError);
+
+    await db.schema.dropTable('auth_logs').execute();
+    await db.schema.dropTable('users').execute();
+    const noTable = users.createUser({ username: 'third_user', email: 'third@test.com', passwordHash: 'another hash' });
+    await expect(noTable).rejects.toThrow(/users/);
+    await expect(noTable).rejects.not.toBeInstanceOf(DuplicateUserError);
   });
 });

@@ -1,0 +1,86 @@
+/** The built server and CLI as separate processes, the way `npm start` and operators run them. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { expect, onTestFinished } from 'vitest';
+import { serverEnvironment } from './helpers.js';
+
+export const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
+export const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+
+export interface RunningServer {
+  url: string;
+  child: ChildProcess;
+  logLines: string[];
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `node dist/src/server.js` on a free loopback port (PORT=0) and waits until it listens. */
+export async function startServer(variables: Record<string, string>, cwd = process.cwd()): Promise<RunningServer> {
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
+    cwd,
+    env: serverEnvironment({ HOST: '127.0.0.1', PORT: '0', ...variables }),
+    stdio: ['ignore', 'pipe', 'inherit'],
+    // A process group of its own, so that a test that fails stops the workers of WORKERS too.
+    detached: true,
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  onTestFinished(() => {
+    try {
+      process.kill(-(child.pid ?? 0), 'SIGKILL');
+    } catch {
+      // Every process of the group has exited already.
+    }
+  });
+  const logLines: string[] = [];
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      logLines.push(line);
+      const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (listening?.[1] !== undefined) resolve(listening[1]);
+    });
+    void exited.then((code) => {
+      reject(new Error(`server exited with ${String(code)} before listening:\n${logLines.join('\n')}`));
+    });
+  });
+  return {
+    url,
+    child,
+    logLines,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** `POST /auth` on a connection of its own, as a new client would make it: node:cluster hands out connections, not requests. */
+export function postAuthOnNewConnection(baseUrl: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${baseUrl}/auth`, { method: 'POST', agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => {
+        if (response.statusCode === 200) resolve((JSON.parse(body) as { token: string }).token);
+        else reject(new Error(`POST /auth answered ${String(response.statusCode)}: ${body}`));
+      });
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+export async function postAuth(baseUrl: string, query = ''): Promise<string> {
+  const response = await fetch(`${baseUrl}/auth${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'userABC', password: 'password123' }),
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { token: string }).token;
+}
