@@ -47,10 +47,20 @@ const REDIS_CONNECT_WAIT_MS = 1000;
 async function sharedCounts(app: FastifyInstance, { redisUrl }: RateLimitSettings): Promise<Pick<RateLimitPluginOptions, 'redis' | 'nameSpace' | 'skipOnError'>> {
   if (redisUrl === undefined) return {};
   // Short time-outs and one retry, as @fastify/rate-limit advises, and no queue while disconnected:
-  // a slow or absent Redis must not hold requests up.
-  const redis = new Redis(redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  redis.on('error', (error) => {
-    app.log.warn({ err: error }, 'the rate limit store (Redis) is unreachable: requests are not limited until it is back');
+  // a slow or absent Redis must not hold requests up (a command that times out counts as a failure).
+  const redis = new Redis(redisUrl, { connectTimeout: 500, commandTimeout: 250, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  // Once per outage, and never the error object: ioredis attaches the failed command, which for
+  // AUTH holds the password.
+  let reachable = true;
+  redis.on('error', (error: Error) => {
+    if (!reachable) return;
+    reachable = false;
+    app.log.warn({ reason: error.message }, 'the rate limit store (Redis) is unreachable: requests are not limited until it is back');
+  });
+  redis.on('ready', () => {
+    if (reachable) return;
+    reachable = true;
+    app.log.info('the rate limit store (Redis) is reachable again');
   });
   app.addHook('onClose', (_instance, done) => {
     redis.disconnect();

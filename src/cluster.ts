@@ -6,43 +6,64 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 
+/**
+ * What the primary sends a worker to make it shut down gracefully. Not a signal: a terminal's
+ * Ctrl-C, or a service manager, signals the whole process group, and a worker signalled twice
+ * (by them and by the primary) would take the second signal as a demand to exit at once.
+ */
+export const SHUTDOWN_MESSAGE = 'jwks-server:shutdown';
+
+// A worker that keeps dying is restarted after 1 s, 2 s, 4 s… up to 30 s, until one listens again.
+const FIRST_RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
 /** Each worker runs the ordinary standalone server; they share keys through the database. */
 export function superviseWorkers(count: number, log: Logger): void {
+  const live = new Set<Worker>();
+  const listened = new WeakSet<Worker>();
+  let everyWorkerStarted = false;
   let stopping = false;
-  const listening = new WeakSet<Worker>();
+  let failedRestarts = 0;
 
   function fork(): void {
     const worker = cluster.fork();
-    worker.on('listening', () => listening.add(worker));
+    live.add(worker);
+    worker.on('listening', () => {
+      listened.add(worker);
+      failedRestarts = 0;
+      everyWorkerStarted ||= live.size === count && [...live].every((each) => listened.has(each));
+    });
   }
 
   function stop(signal: NodeJS.Signals): void {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping the workers');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    for (const worker of live) worker.send(SHUTDOWN_MESSAGE);
   }
 
   cluster.on('exit', (worker, code, signal) => {
-    const remaining = Object.keys(cluster.workers ?? {}).length;
+    live.delete(worker);
     if (stopping) {
-      if (remaining === 0) {
-        log.info('every worker has stopped');
-        process.exit();
-      }
-      return;
+      if (live.size > 0) return;
+      log.info('every worker has stopped');
+      process.exit();
     }
-    // A worker that never listened failed to start (configuration, database): so would its
-    // replacement, so stop rather than restart it in a loop.
-    if (!listening.has(worker)) {
+    // Until every worker has listened once, a worker that fails to start means a setting or the
+    // database is wrong, and so would its replacement be: stop rather than restart it in a loop.
+    if (!everyWorkerStarted) {
       log.error({ pid: worker.process.pid, code, signal }, 'a worker failed to start; stopping');
       process.exitCode = 1;
       stop('SIGTERM');
-      if (remaining === 0) process.exit();
+      if (live.size === 0) process.exit();
       return;
     }
-    log.error({ pid: worker.process.pid, code, signal }, 'a worker died; starting another');
-    fork();
+    const delay = listened.has(worker) ? 0 : Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** failedRestarts);
+    if (!listened.has(worker)) failedRestarts += 1;
+    log.error({ pid: worker.process.pid, code, signal, restartInMs: delay }, 'a worker stopped; starting another');
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, delay);
   });
 
   process.on('SIGTERM', stop);

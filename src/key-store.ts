@@ -368,15 +368,19 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
     },
 
     async revoke(kid, now) {
-      const { numUpdatedRows } = await db
-        .updateTable('key_lifecycle')
-        .set({ revoked_at: now })
-        .where('kid', '=', kid)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirstOrThrow();
-      if (numUpdatedRows > 0n) return 'revoked';
-      const known = await db.selectFrom('key_lifecycle').select('kid').where('kid', '=', kid).executeTakeFirst();
-      return known === undefined ? 'not-found' : 'already-revoked';
+      // Under the lock like every other change: rows are then always locked in one order, so a
+      // revocation cannot deadlock with a maintenance pass on PostgreSQL.
+      return withWriteLock(db, async (connection) => {
+        const { numUpdatedRows } = await connection
+          .updateTable('key_lifecycle')
+          .set({ revoked_at: now })
+          .where('kid', '=', kid)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirstOrThrow();
+        if (numUpdatedRows > 0n) return 'revoked';
+        const known = await connection.selectFrom('key_lifecycle').select('kid').where('kid', '=', kid).executeTakeFirst();
+        return known === undefined ? 'not-found' : 'already-revoked';
+      });
     },
 
     async prune(now, retentionSeconds) {

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
-import { superviseWorkers } from './cluster.js';
+import { SHUTDOWN_MESSAGE, superviseWorkers } from './cluster.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 import { describeStartupFailure } from './startup-failure.js';
 
@@ -38,11 +38,20 @@ async function serve(config: ServerConfig): Promise<void> {
     logger: { level: config.logLevel },
   });
 
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  const worker = cluster.isWorker;
+  // A worker stops when its primary tells it to (src/cluster.ts), and ignores the signals that
+  // reach its whole process group; should the primary die, node:cluster ends the worker.
+  const shutdown = closeWithGrace({ delay: 10_000, ...(worker ? { skip: ['SIGINT', 'SIGTERM'] } : {}) }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error');
-    else app.log.info({ signal }, 'shutting down');
+    else app.log.info({ signal: signal ?? 'primary' }, 'shutting down');
     await app.close();
   });
+  if (worker) {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
+    process.on('message', (message) => {
+      if (message === SHUTDOWN_MESSAGE) shutdown.close();
+    });
+  }
 
   try {
     await app.listen({ host: config.host, port: config.port });

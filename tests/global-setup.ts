@@ -53,11 +53,36 @@ function services(): Services {
   };
 }
 
-export default async function setup(project: TestProject): Promise<() => void> {
+interface Prepared extends Services {
+  rsaKeyPool: string[];
+}
+
+// Vitest runs a global setup once for the root and once for each project (vitest.config.ts): the
+// build, the services and the keys are made by the first, shared with the others, and stopped by
+// the last teardown.
+const shared = globalThis as { jwksTestRun?: { prepared: Promise<Prepared>; users: number } };
+
+async function prepare(): Promise<Prepared> {
   build();
-  const { postgresUrl, redisUrl, stop } = services();
+  const started = services();
+  try {
+    return { ...started, rsaKeyPool: await Promise.all(Array.from({ length: RSA_KEY_POOL_SIZE }, () => generatePrivateKeyPem('RS256'))) };
+  } catch (error) {
+    started.stop();
+    throw error;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => void> {
+  shared.jwksTestRun ??= { prepared: prepare(), users: 0 };
+  const run = shared.jwksTestRun;
+  run.users += 1;
+  const { postgresUrl, redisUrl, rsaKeyPool, stop } = await run.prepared;
   project.provide('postgresUrl', postgresUrl);
   project.provide('redisUrl', redisUrl);
-  project.provide('rsaKeyPool', await Promise.all(Array.from({ length: RSA_KEY_POOL_SIZE }, () => generatePrivateKeyPem('RS256'))));
-  return stop;
+  project.provide('rsaKeyPool', rsaKeyPool);
+  return () => {
+    run.users -= 1;
+    if (run.users === 0) stop();
+  };
 }

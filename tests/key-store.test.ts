@@ -315,6 +315,14 @@ describe('createKeyStore', () => {
     expect((await keyStore.maintain(NOW, ['RS256'], POLICY)).created).toHaveLength(3);
   });
 
+  it('refuses a key whose algorithm it does not know, rather than serve it as another', async () => {
+    const db = await openTestDatabase();
+    const keyStore = createKeyStore(db);
+    await keyStore.maintain(NOW, ['RS256'], POLICY);
+    await db.updateTable('key_lifecycle').set({ alg: 'HS256' }).where('kid', '=', 1).execute();
+    await expect(keyStore.listKeys()).rejects.toMatchObject({ name: 'KeyStoreError', message: 'key 1 has an algorithm this server does not know' });
+  });
+
   it('counts every change to the keys, by any connection, and nothing else', async () => {
     const url = await newTestDatabase();
     // One after the other: better-sqlite3 waits for a lock synchronously, so two connections of

@@ -1,12 +1,14 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { openDatabase } from '../src/database/connection.js';
 import { keyState, signingLine, type KeyMetadata } from '../src/key-lifecycle.js';
 import { createKeyStore } from '../src/key-store.js';
-import { newTestDatabase, serverEnvironment } from './helpers.js';
-import { CLI_ENTRY, postAuth, postAuthOnNewConnection, startServer, type RunningServer } from './server-process.js';
+import { newTestDatabase, serverEnvironment, temporaryDirectory } from './helpers.js';
+import { CLI_ENTRY, postAuth, postAuthOnNewConnection, SERVER_ENTRY, startServer, type RunningServer } from './server-process.js';
 
 const ISSUER = 'https://id.example.com';
 
@@ -108,6 +110,11 @@ describe('three instances on one database', () => {
       expect(signing[index]?.activatesAt, `key ${String(signing[index]?.kid)}`).toBe(signing[index - 1]?.retiresAt);
     }
     expect(signing.length).toBeGreaterThanOrEqual(4);
+    // One successor per handover, published as its predecessor started signing: a key made twice
+    // would share its publication second with its twin, and add to the count.
+    const successors = keys.filter((key) => key.publishedAt > started);
+    expect(new Set(successors.map((key) => key.publishedAt)).size).toBe(successors.length);
+    expect(keys.length).toBeLessThanOrEqual(3 + Math.ceil((now - started) / 2) + 1);
     const line = signingLine(keys, now);
     expect(line.waiting.length).toBeLessThanOrEqual(1);
     expect(keys.filter((key) => keyState(key, now) === 'expired')).not.toHaveLength(0);
@@ -115,6 +122,30 @@ describe('three instances on one database', () => {
 });
 
 describe('WORKERS', () => {
+  it('stops every worker, and exits 1, when the first workers cannot start', async () => {
+    const missing = join(temporaryDirectory(), 'missing', 'keys.db');
+    const primary = spawn(process.execPath, [SERVER_ENTRY], {
+      env: serverEnvironment({ HOST: '127.0.0.1', PORT: '0', WORKERS: '2', DATABASE_URL: missing }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    onTestFinished(() => {
+      try {
+        process.kill(-(primary.pid ?? 0), 'SIGKILL');
+      } catch {
+        // Every process of the group has exited already.
+      }
+    });
+    let output = '';
+    primary.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    primary.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const [code] = (await once(primary, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(output).toContain(`Cannot start: DATABASE_URL "${missing}" cannot be used`);
+    expect(output).toContain('a worker failed to start; stopping');
+    expect(output).not.toContain('Server listening');
+  });
+
   it('runs that many server processes on one port, replaces one that dies, and stops them all on SIGTERM', async () => {
     const databaseUrl = await newTestDatabase();
     const server = await startServer({ DATABASE_URL: databaseUrl, WORKERS: '2', RATE_LIMIT_MAX: '0' });

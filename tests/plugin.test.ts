@@ -10,7 +10,8 @@ import { buildApp, jwksService, keyState, type JwksServiceOptions } from '../src
 import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { insertCourseKey, newTestDatabase, openTestDatabase, readyApp, temporaryDirectory, testDialect } from './helpers.js';
 
-async function hostApp(options: JwksServiceOptions = { databaseUrl: ':memory:' }): Promise<FastifyInstance> {
+async function hostApp(options?: JwksServiceOptions): Promise<FastifyInstance> {
+  const serviceOptions = options ?? { databaseUrl: testDialect === 'sqlite' ? ':memory:' : await newTestDatabase() };
   const host = Fastify();
   onTestFinished(async () => {
     await host.close();
@@ -21,7 +22,7 @@ async function hostApp(options: JwksServiceOptions = { databaseUrl: ':memory:' }
   host.get('/host-route', () => {
     throw new Error('the host keeps its own error handling');
   });
-  await host.register(jwksService, options);
+  await host.register(jwksService, serviceOptions);
   await host.ready();
   return host;
 }

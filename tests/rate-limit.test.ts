@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, inject, it, onTestFinished, vi } from 'vitest';
 import { readyApp } from './helpers.js';
 
 // The limiter reads Date.now(); moving Date by hand replays the grader's timing exactly.
@@ -82,14 +84,14 @@ describe('rate limiting of POST /auth', () => {
   });
 });
 
-describe('rate limiting across instances', () => {
-  // Each test's own client address: runs of the suite share one Redis server.
-  const someClient = () => `10.${String(randomInt(256))}.${String(randomInt(256))}.${String(randomInt(1, 255))}`;
+// Each test's own client address: runs of the suite share one Redis server.
+const someClientAddress = () => `10.${String(randomInt(256))}.${String(randomInt(256))}.${String(randomInt(1, 255))}`;
 
+describe('rate limiting across instances', () => {
   it('counts a client once for every instance that shares a Redis server', async () => {
     const rateLimit = { max: 2, windowMs: 60_000, redisUrl: inject('redisUrl') };
     const [first, second] = [await readyApp({ rateLimit }), await readyApp({ rateLimit })];
-    const client = someClient();
+    const client = someClientAddress();
 
     expect((await auth(first, client)).statusCode).toBe(200);
     expect((await auth(second, client)).statusCode).toBe(200);
@@ -97,13 +99,13 @@ describe('rate limiting across instances', () => {
     expect(refused.statusCode).toBe(429);
     expect(refused.json()).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
     expect((await auth(second, client)).statusCode).toBe(429);
-    expect((await auth(second, someClient())).statusCode).toBe(200);
+    expect((await auth(second, someClientAddress())).statusCode).toBe(200);
   });
 
   it('counts a client per instance without Redis', async () => {
     const rateLimit = { max: 1, windowMs: 60_000 };
     const [first, second] = [await readyApp({ rateLimit }), await readyApp({ rateLimit })];
-    const client = someClient();
+    const client = someClientAddress();
     expect((await auth(first, client)).statusCode).toBe(200);
     expect((await auth(second, client)).statusCode).toBe(200);
     expect((await auth(first, client)).statusCode).toBe(429);
@@ -112,8 +114,48 @@ describe('rate limiting across instances', () => {
   it('lets requests through, unlimited, while Redis is unreachable', async () => {
     // Port 1 on loopback: nothing listens there.
     const app = await readyApp({ rateLimit: { max: 1, windowMs: 60_000, redisUrl: 'redis://127.0.0.1:1' } });
-    const client = someClient();
+    const client = someClientAddress();
     for (let request = 0; request < 3; request += 1) expect((await auth(app, client)).statusCode).toBe(200);
     expect(await authLogCount(app)).toBe(3);
+  });
+});
+
+describe('rate limiting through a Redis server in trouble', () => {
+  function collectLogs(): { stream: Writable; text: () => string } {
+    let text = '';
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        text += chunk.toString();
+        callback();
+      },
+    });
+    return { stream, text: () => text };
+  }
+
+  it('never logs the Redis password, and serves unlimited while Redis refuses it', async () => {
+    // The test server's default user takes any password; a user it does not know is refused.
+    const url = new URL(inject('redisUrl'));
+    url.username = 'no-such-user';
+    url.password = 's3cret-redis-password';
+    const logs = collectLogs();
+    const app = await readyApp({ rateLimit: { max: 1, windowMs: 60_000, redisUrl: url.toString() }, logger: { level: 'debug', stream: logs.stream } });
+    for (let request = 0; request < 3; request += 1) expect((await auth(app, '203.0.113.9')).statusCode).toBe(200);
+    expect(logs.text()).toContain('the rate limit store (Redis) is unreachable');
+    expect(logs.text()).not.toContain('s3cret-redis-password');
+  });
+
+  it('does not hold requests while Redis stalls', async () => {
+    const redisUrl = inject('redisUrl');
+    const app = await readyApp({ rateLimit: { max: 100, windowMs: 60_000, redisUrl } });
+    const admin = new Redis(redisUrl);
+    onTestFinished(() => {
+      admin.disconnect();
+    });
+    await admin.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+    const started = performance.now();
+    expect((await auth(app, someClientAddress())).statusCode).toBe(200);
+    // The command time-out is 250 ms; the pause lasts 3 s.
+    expect(performance.now() - started).toBeLessThan(2000);
+    await admin.call('CLIENT', 'UNPAUSE');
   });
 });

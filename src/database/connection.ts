@@ -84,7 +84,17 @@ const postgresTypes = new pg.TypeOverrides();
 postgresTypes.setTypeParser(pg.types.builtins.INT8, Number);
 
 async function openPostgres(url: string, { poolSize = DEFAULT_POOL_SIZE, onConnectionError }: OpenDatabaseOptions): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, types: postgresTypes, application_name: 'jwks-server', connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    types: postgresTypes,
+    application_name: 'jwks-server',
+    connectionTimeoutMillis: 10_000,
+    // A process that hangs or is cut off in a transaction must not hold the write lock for long:
+    // the server ends such a session after a minute, and TCP keepalives find dead peers.
+    idle_in_transaction_session_timeout: 60_000,
+    keepAlive: true,
+  });
   pool.on('error', (error) => onConnectionError?.(error));
   try {
     await pool.query('SELECT 1');
