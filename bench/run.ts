@@ -3,7 +3,8 @@
  * figure beside its baseline, measured in the same run: the key endpoints against a bare Fastify
  * route sending the same bytes, `POST /auth` against the machine's signing limit. Then the same
  * with 100,000 expired keys and 1,000 users in the database, the start-up time and the longest
- * event-loop stall while keys are generated. Prints a table and writes bench/results.json.
+ * event-loop stall while keys are generated; then WORKERS and PostgreSQL (BENCH_POSTGRES_URL)
+ * against one process on SQLite. Prints a table and writes bench/results.json.
  * `--quick` shortens every run (a smoke test, not figures to report) and leaves results.json alone.
  * Any failed request (an error, a time-out, an unexpected status) fails the run.
  */
@@ -17,6 +18,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../src/algorithms.js';
 import { systemClock } from '../src/clock.js';
 import { openDatabase } from '../src/database/connection.js';
@@ -111,10 +113,11 @@ async function startProcess(entry: string, env: Record<string, string>, readyPat
   };
 }
 
-function startServer(databasePath: string): Promise<RunningProcess & { startupMs: number }> {
+function startServer(databasePath: string, variables: Record<string, string> = {}): Promise<RunningProcess & { startupMs: number }> {
   return startProcess(
     SERVER_ENTRY,
     {
+      ...variables,
       HOST: '127.0.0.1',
       DATABASE_URL: databasePath,
       LOG_LEVEL: 'warn',
@@ -128,11 +131,23 @@ function startServer(databasePath: string): Promise<RunningProcess & { startupMs
   );
 }
 
-/** CPU seconds (user + system) the process `pid` has used so far, from /proc (Linux). */
+/** `pid` and its children: with WORKERS, the server is a primary and its workers. */
+function processTree(pid: number | undefined): number[] {
+  try {
+    const children = readFileSync(`/proc/${String(pid)}/task/${String(pid)}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    return [pid ?? 0, ...children];
+  } catch {
+    return [pid ?? 0];
+  }
+}
+
+/** CPU seconds (user + system) the process `pid` and its children have used so far, from /proc (Linux). */
 function processCpuSeconds(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return processTree(pid).reduce((total, each) => {
+    const fields = readFileSync(`/proc/${String(each)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
+    return total + (Number(fields[11]) + Number(fields[12])) / 100;
+  }, 0);
 }
 
 function ownCpuSeconds(): number {
@@ -144,8 +159,8 @@ function sampleRss(pid: number | undefined): () => number {
   let highest = 0;
   const read = () => {
     try {
-      const kilobytes = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1];
-      highest = Math.max(highest, Number(kilobytes ?? 0) / 1024);
+      const kilobytes = processTree(pid).map((each) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${String(each)}/status`, 'utf8'))?.[1] ?? 0));
+      highest = Math.max(highest, kilobytes.reduce((total, each) => total + each, 0) / 1024);
     } catch {
       // The process has gone; keep what was read.
     }
@@ -307,6 +322,52 @@ async function measureDatabase(label: string, databasePath: string, directory: s
 }
 
 /**
+ * Scale-out on this machine: `POST /auth` (RS256, which also writes an auth log row per token)
+ * and the JWKS with WORKERS=2, and on PostgreSQL (BENCH_POSTGRES_URL, a URL on which a database
+ * may be created) with one and two workers, each taking turns with one process on SQLite.
+ */
+async function measureScaleOut(directory: string): Promise<Scenario[]> {
+  const sqlite = join(directory, 'scale-out.db');
+  const targets: { name: string; databaseUrl: string; workers: string }[] = [{ name: 'SQLite, WORKERS=2', databaseUrl: sqlite, workers: '2' }];
+  const postgresServer = process.env.BENCH_POSTGRES_URL;
+  let dropPostgres = (): Promise<void> => Promise.resolve();
+  if (postgresServer === undefined || postgresServer === '') {
+    console.error('BENCH_POSTGRES_URL is not set: the PostgreSQL scenarios are left out');
+  } else {
+    const name = `jwks_bench_${String(process.pid)}`;
+    const client = new pg.Client({ connectionString: postgresServer });
+    await client.connect();
+    await client.query(`CREATE DATABASE ${name}`);
+    const postgres = new URL(postgresServer);
+    postgres.pathname = `/${name}`;
+    targets.push({ name: 'PostgreSQL', databaseUrl: postgres.toString(), workers: '1' }, { name: 'PostgreSQL, WORKERS=2', databaseUrl: postgres.toString(), workers: '2' });
+    dropPostgres = async () => {
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    };
+  }
+  const scenarios: Scenario[] = [];
+  const baseline = await startServer(sqlite, { ALGORITHMS: 'RS256' });
+  try {
+    const turn = { seconds: SIDE_BY_SIDE_SECONDS, warmUpSeconds: 1 };
+    const auth = { ...turn, method: 'POST' as const };
+    for (const target of targets) {
+      console.error(`[scale-out] ${target.name}`);
+      const server = await startServer(target.databaseUrl, { ALGORITHMS: 'RS256', WORKERS: target.workers });
+      scenarios.push(await sideBySide(`POST /auth, ${target.name}`, () => load(server, '/auth', auth), 'SQLite, one process', () => load(baseline, '/auth', auth)));
+      scenarios.push(
+        await sideBySide(`GET /.well-known/jwks.json, ${target.name}`, () => load(server, '/.well-known/jwks.json', turn), 'SQLite, one process', () => load(baseline, '/.well-known/jwks.json', turn)),
+      );
+      await server.stop();
+    }
+  } finally {
+    await baseline.stop();
+    await dropPostgres();
+  }
+  return scenarios;
+}
+
+/**
  * The longest event-loop stall while keys are generated: a first start with every algorithm
  * (fifteen keys, generated, stored, imported and published), then rounds of rotations.
  */
@@ -395,6 +456,7 @@ try {
   const prune = await pruning(largeDatabase, directory);
   const small = await measureDatabase('small', smallDatabase, directory);
   const large = await measureDatabase(`${String(EXPIRED_KEYS)} expired keys, ${String(USERS)} users`, largeDatabase, directory);
+  const scaleOut = await measureScaleOut(directory);
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: CORES, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
@@ -405,12 +467,14 @@ try {
       scenario: scenario.name,
       ratio: Number((scenario.ours.requestsPerSecond / (small.scenarios[index]?.ours.requestsPerSecond ?? 1)).toFixed(2)),
     })),
+    scaleOut,
     eventLoop,
     prune,
     signingStrategies,
   };
   printTable('Small database (a few keys per algorithm)', small.scenarios);
   printTable(`Large database (${String(EXPIRED_KEYS)} expired keys, ${String(USERS)} users)`, large.scenarios);
+  printTable('Scale-out on this machine, against one process on SQLite', scaleOut);
   console.log(`\nStart-up to first JWKS, existing database (median of 3): small ${String(small.startupMs)} ms, large ${String(large.startupMs)} ms`);
   console.log('\nSigning RS256 with 50 signatures in flight, no HTTP:');
   console.table(signingStrategies);
@@ -424,7 +488,7 @@ try {
     writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
     console.log(`\nWritten to ${RESULTS_FILE}`);
   }
-  const failed = [...small.scenarios, ...large.scenarios].filter((scenario) => scenario.ours.errors > 0);
+  const failed = [...small.scenarios, ...large.scenarios, ...scaleOut].filter((scenario) => scenario.ours.errors > 0);
   if (failed.length > 0) {
     console.error(`Requests failed in: ${failed.map((scenario) => scenario.name).join(', ')}`);
     process.exitCode = 1;
