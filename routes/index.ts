@@ -4,6 +4,7 @@ import rateLimitPlugin from '@fastify/rate-limit';
 import sensible from '@fastify/sensible';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { authRoutes } from './auth.js';
+import { healthRoutes } from './health.js';
 import { sendSafeError } from './http.js';
 import { rateLimitStoreOptions, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponse } from './schemas.js';
@@ -44,6 +45,7 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
   app.setErrorHandler(sendSafeError);
   await app.register(authRoutes, { rateLimit });
   await app.register(userRoutes, { rateLimit });
+  await app.register(healthRoutes);
   const wellKnown: WellKnownRoutesOptions = { maxAgeSeconds: jwksMaxAgeSeconds, issuer, audience };
   await app.register(wellKnownRoutes, { prefix: WELL_KNOWN_PREFIX, ...wellKnown });
 };

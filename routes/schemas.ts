@@ -129,3 +129,20 @@ export const discoveryResponse = {
     claims_supported: stringList,
   },
 } as const;
+
+export const healthResponse = {
+  type: 'object',
+  required: ['status'],
+  additionalProperties: false,
+  properties: { status: { type: 'string', enum: ['ok'] } },
+} as const;
+
+export const readinessResponse = {
+  type: 'object',
+  required: ['status', 'algorithms'],
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: ['ready'] },
+    algorithms: { type: 'array', items: { type: 'string' } },
+  },
+} as const;

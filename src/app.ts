@@ -69,7 +69,8 @@ export const DEFAULT_KEY_SYNC_INTERVAL_MS = 1000;
 /**
  * Registers the decorators `database`, `keyStore`, `keyring`, `signer`, `tokenVerifier`,
  * `userStore` and `authenticator` (visible to the host app) and the routes `/auth`, `/register`,
- * `/users/me`, `/.well-known/jwks.json` and `/.well-known/{kid}.json` in a context of their own.
+ * `/users/me`, `/healthz`, `/readyz`, `/.well-known/jwks.json`, `/.well-known/{kid}.json` and the
+ * discovery documents in a context of their own.
  */
 export const jwksService = fp<JwksServiceOptions>(
   async (app, options) => {

@@ -4,11 +4,12 @@ import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { sql } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { openDatabase } from '../src/database/connection.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { newTestDatabase, serverEnvironment, temporaryDirectory, testDialect } from './helpers.js';
-import { CLI_ENTRY, postAuth, SERVER_ENTRY, startServer } from './server-process.js';
+import { CLI_ENTRY, postAuth, postAuthOnNewConnection, SERVER_ENTRY, startServer } from './server-process.js';
 
 const SQLite = await loadSqliteDriver();
 const onSqlite = testDialect === 'sqlite';
@@ -77,6 +78,42 @@ describe('the standalone server', () => {
     await reader.destroy();
     expect(keys).toHaveLength(3);
     expect(await Promise.all(servers.map((server) => server.stop()))).toEqual([0, 0]);
+  });
+});
+
+describe('the standalone server shutting down', () => {
+  it('finishes every request in flight at SIGTERM, then closes the database', async () => {
+    const databaseUrl = await newTestDatabase();
+    const server = await startServer({ DATABASE_URL: databaseUrl, RATE_LIMIT_MAX: '0' });
+    const received = () => server.logLines.filter((line) => line.includes('"incoming request"')).length;
+    const inFlight = Array.from({ length: 40 }, () =>
+      postAuthOnNewConnection(server.url).then(
+        (token) => ({ token }),
+        (error: unknown) => ({ error: String(error) }),
+      ),
+    );
+    for (let attempt = 0; received() < 40 && attempt < 200; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(received()).toBe(40);
+    const stopped = server.stop();
+
+    const outcomes = await Promise.all(inFlight);
+    expect(outcomes.filter((outcome) => 'error' in outcome)).toEqual([]);
+    expect(await stopped).toBe(0);
+    const lastLines = server.logLines.slice(-3).join('\n');
+    expect(lastLines).toContain('shutting down');
+    if (testDialect === 'sqlite') {
+      // The last connection to close checkpoints the write-ahead log and deletes it.
+      expect(existsSync(`${databaseUrl}-wal`)).toBe(false);
+    } else {
+      const db = await openDatabase(databaseUrl);
+      const { rows } = await sql<{ count: number }>`SELECT count(*) AS count FROM pg_stat_activity WHERE application_name = 'jwks-server' AND datname = current_database() AND pid <> pg_backend_pid()`.execute(db);
+      await db.destroy();
+      expect(rows[0]?.count).toBe(0);
+    }
+    // Every request the server received was answered and logged.
+    const db = await openDatabase(databaseUrl);
+    expect(await db.selectFrom('auth_logs').select('id').execute()).toHaveLength(40);
+    await db.destroy();
   });
 });
 
