@@ -60,9 +60,16 @@ start_redis() {
 stop_services() {
   local dir=$1
   [ -d "$dir" ] || return 0
-  if [ -f "$dir/pg_bin" ]; then as_service_user "$(cat "$dir/pg_bin")/pg_ctl" -D "$dir/postgres" -m immediate stop >/dev/null 2>&1 || true; fi
-  if [ -f "$dir/redis.pid" ]; then kill "$(cat "$dir/redis.pid")" 2>/dev/null || true; fi
-  rm -rf "$dir"
+  if [ -f "$dir/pg_bin" ]; then as_service_user "$(cat "$dir/pg_bin")/pg_ctl" -D "$dir/postgres" -m immediate -w stop >/dev/null 2>&1 || true; fi
+  if [ -f "$dir/redis.pid" ]; then
+    local pid
+    pid=$(cat "$dir/redis.pid")
+    kill "$pid" 2>/dev/null || true
+    # Redis writes its last log lines into DIR as it exits: wait for it, or removing DIR races them.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  # Cleaning up never fails the run that called it.
+  rm -rf "$dir" 2>/dev/null || { sleep 1; rm -rf "$dir" 2>/dev/null; } || echo "throwaway-services: could not remove $dir" >&2
 }
 
 case "${1:-}" in
