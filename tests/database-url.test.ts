@@ -28,5 +28,6 @@ describe('describeDatabaseLocation', () => {
     expect(described).not.toContain('s3cret');
     expect(described).toBe('postgres://jwks:***@db.internal/jwks?password=***&sslmode=require');
     expect(describeDatabaseLocation(parseDatabaseUrl('keys.db'))).toBe('keys.db');
+    expect(describeDatabaseLocation(parseDatabaseUrl('postgres://jwks@db.internal/jwks'))).toBe('postgres://jwks@db.internal/jwks');
   });
 });

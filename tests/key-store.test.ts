@@ -6,7 +6,7 @@ import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMigrator, openDatabase } from '../src/database/connection.js';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
-import { keyState, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
+import { keyState, signingLine, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
 import { createKeyStore, type KeyStore } from '../src/key-store.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { insertCourseKey, newTestDatabase, openTestDatabase, temporaryDirectory, testDialect } from './helpers.js';
@@ -75,6 +75,27 @@ describe('the keys table', () => {
     const source = readFileSync(new URL('../src/key-store.ts', import.meta.url), 'utf8');
     const matching = source.split('\n').filter((line) => graderPattern.test(line));
     expect(matching).toEqual([expect.stringMatching(/^const INSERT_KEY_SQL = /)]);
+  });
+});
+
+describe('signingLine', () => {
+  const key = (kid: number, activatesAt: number, retiresAt: number): KeyMetadata => ({
+    kid,
+    alg: 'RS256',
+    publishedAt: NOW - 1000,
+    activatesAt,
+    retiresAt,
+    exp: retiresAt + 600,
+    revokedAt: null,
+  });
+
+  it('takes the key that activated last when two overlap, and orders waiting keys by activation, then kid', () => {
+    const line = signingLine(
+      [key(1, NOW - 500, NOW + 500), key(2, NOW - 100, NOW + 900), key(6, NOW - 300, NOW + 300), key(4, NOW + 900, NOW + 1800), key(3, NOW + 900, NOW + 1800), key(5, NOW + 600, NOW + 900)],
+      NOW,
+    );
+    expect(line.active?.kid).toBe(2);
+    expect(line.waiting.map(({ kid }) => kid)).toEqual([5, 3, 4]);
   });
 });
 
