@@ -16,7 +16,7 @@ import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { keyState, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
 import { createKeyStore } from '../src/key-store.js';
 import type { Jwks } from '../src/keyring.js';
-import { insertCourseKey, openTestDatabase, PRIVATE_JWK_MEMBERS, readyApp, serverEnvironment, temporaryDirectory } from './helpers.js';
+import { insertCourseKey, openTestDatabase, PRIVATE_JWK_MEMBERS, readyApp, serverEnvironment, storedKeys, temporaryDirectory } from './helpers.js';
 
 const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 
@@ -104,16 +104,6 @@ async function seededDatabase(options: SeedOptions = {}): Promise<string> {
   const databasePath = join(temporaryDirectory(), 'keys.db');
   copyFileSync(await template, databasePath);
   return databasePath;
-}
-
-/** Every key's metadata, read on a connection opened now, after the CLI has written. */
-async function storedKeys(databasePath: string): Promise<KeyMetadata[]> {
-  const db = await openDatabase(databasePath);
-  try {
-    return await createKeyStore(db).listKeys();
-  } finally {
-    await db.destroy();
-  }
 }
 
 function byKid(keys: readonly KeyMetadata[], kid: number): KeyMetadata {

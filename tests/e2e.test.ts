@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { sql } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { openDatabase } from '../src/database/connection.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
-import { newTestDatabase, serverEnvironment, temporaryDirectory, testDialect } from './helpers.js';
-import { CLI_ENTRY, postAuth, postAuthOnNewConnection, SERVER_ENTRY, startServer } from './server-process.js';
+import { newTestDatabase, readDatabase, serverEnvironment, temporaryDirectory, testDialect } from './helpers.js';
+import { CLI_ENTRY, postAuth, postAuthOnNewConnection, runServerToExit, startServer } from './server-process.js';
 
 const SQLite = await loadSqliteDriver();
 const onSqlite = testDialect === 'sqlite';
@@ -73,10 +72,7 @@ describe('the standalone server', () => {
     const [first, second] = await Promise.all(servers.map(async ({ url }) => (await fetch(`${url}/.well-known/jwks.json`)).json()));
     expect(first).toEqual(second);
 
-    const reader = await openDatabase(databasePath);
-    const keys = await reader.selectFrom('keys').select('kid').execute();
-    await reader.destroy();
-    expect(keys).toHaveLength(3);
+    expect(await readDatabase(databasePath, (db) => db.selectFrom('keys').select('kid').execute())).toHaveLength(3);
     expect(await Promise.all(servers.map((server) => server.stop()))).toEqual([0, 0]);
   });
 });
@@ -104,15 +100,14 @@ describe('the standalone server shutting down', () => {
       // The last connection to close checkpoints the write-ahead log and deletes it.
       expect(existsSync(`${databaseUrl}-wal`)).toBe(false);
     } else {
-      const db = await openDatabase(databaseUrl);
-      const { rows } = await sql<{ count: number }>`SELECT count(*) AS count FROM pg_stat_activity WHERE application_name = 'jwks-server' AND datname = current_database() AND pid <> pg_backend_pid()`.execute(db);
-      await db.destroy();
+      const { rows } = await readDatabase(
+        databaseUrl,
+        (db) => sql<{ count: number }>`SELECT count(*) AS count FROM pg_stat_activity WHERE application_name = 'jwks-server' AND datname = current_database() AND pid <> pg_backend_pid()`.execute(db),
+      );
       expect(rows[0]?.count).toBe(0);
     }
     // Every request the server received was answered and logged.
-    const db = await openDatabase(databaseUrl);
-    expect(await db.selectFrom('auth_logs').select('id').execute()).toHaveLength(40);
-    await db.destroy();
+    expect(await readDatabase(databaseUrl, (db) => db.selectFrom('auth_logs').select('id').execute())).toHaveLength(40);
   });
 });
 
@@ -200,16 +195,7 @@ describe('the standalone server with users', () => {
 
 describe('the standalone server refuses to start, naming the setting at fault,', () => {
   async function failedStart(variables: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-    const child = spawn(process.execPath, [SERVER_ENTRY], {
-      env: serverEnvironment({ HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...variables }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    onTestFinished(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, stderr } = await runServerToExit({ LOG_LEVEL: 'silent', ...variables });
     return { code, stderr };
   }
 

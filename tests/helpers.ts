@@ -12,6 +12,8 @@ import type { Clock } from '../src/clock.js';
 import { openDatabase } from '../src/database/connection.js';
 import type { Dialect } from '../src/database/dialect.js';
 import type { Database } from '../src/database/schema.js';
+import type { KeyMetadata } from '../src/key-lifecycle.js';
+import { createKeyStore } from '../src/key-store.js';
 
 export interface ManualClock {
   clock: Clock;
@@ -92,6 +94,21 @@ export async function openTestDatabase(url?: string): Promise<Kysely<Database>> 
     await db.destroy();
   });
   return db;
+}
+
+/** Reads the database at `url` on a connection of its own, opened now and closed after, as another process would. */
+export async function readDatabase<T>(url: string, read: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const db = await openDatabase(url);
+  try {
+    return await read(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Every key's metadata in the database at `url`, read on a connection of its own. */
+export function storedKeys(url: string): Promise<KeyMetadata[]> {
+  return readDatabase(url, (db) => createKeyStore(db).listKeys());
 }
 
 /** Writes a key the way the course's servers do: a `keys` row and nothing else. */

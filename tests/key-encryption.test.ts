@@ -1,28 +1,15 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import type { Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
-import { openDatabase } from '../src/database/connection.js';
 import { KeyEncryptionError, prepareKeyCipher } from '../src/key-cipher.js';
-import type { Database } from '../src/database/schema.js';
-import { newTestDatabase, openTestDatabase } from './helpers.js';
+import { newTestDatabase, openTestDatabase, readDatabase } from './helpers.js';
 
 const SECRET = 'correct horse battery staple';
 
-/** Rows read on a connection of their own, as another process would read them. */
-async function readRows<T>(url: string, read: (db: Kysely<Database>) => Promise<T>): Promise<T> {
-  const db = await openDatabase(url);
-  try {
-    return await read(db);
-  } finally {
-    await db.destroy();
-  }
-}
-
 function storedKeys(url: string): Promise<{ kid: number; key: Buffer }[]> {
-  return readRows(url, async (db) => (await db.selectFrom('keys').select(['kid', 'key']).orderBy('kid').execute()).map(({ kid, key }) => ({ kid, key: Buffer.from(key) })));
+  return readDatabase(url, async (db) => (await db.selectFrom('keys').select(['kid', 'key']).orderBy('kid').execute()).map(({ kid, key }) => ({ kid, key: Buffer.from(key) })));
 }
 
 async function tokenAndJwks(app: FastifyInstance): Promise<{ token: string; jwks: JSONWebKeySet }> {
@@ -55,7 +42,7 @@ describe('private keys encrypted at rest', () => {
 
     const keys = await storedKeys(databasePath);
     expect(keys).toHaveLength(3);
-    const settings = await readRows(databasePath, (db) => db.selectFrom('key_encryption').selectAll().execute());
+    const settings = await readDatabase(databasePath, (db) => db.selectFrom('key_encryption').selectAll().execute());
     expect(settings).toHaveLength(1);
     expect(JSON.parse(settings[0]?.kdf ?? '')).toEqual({ name: 'argon2id', memoryCost: 19456, timeCost: 2, parallelism: 1 });
     expect(settings[0]?.salt).toHaveLength(16);

@@ -1,25 +1,13 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { openDatabase } from '../src/database/connection.js';
-import { keyState, signingLine, type KeyMetadata } from '../src/key-lifecycle.js';
-import { createKeyStore } from '../src/key-store.js';
-import { newTestDatabase, serverEnvironment, temporaryDirectory } from './helpers.js';
-import { CLI_ENTRY, postAuth, postAuthOnNewConnection, SERVER_ENTRY, startServer, type RunningServer } from './server-process.js';
+import { describe, expect, it } from 'vitest';
+import { keyState, signingLine } from '../src/key-lifecycle.js';
+import { newTestDatabase, readDatabase, serverEnvironment, storedKeys, temporaryDirectory } from './helpers.js';
+import { CLI_ENTRY, postAuth, postAuthOnNewConnection, runServerToExit, startServer, type RunningServer } from './server-process.js';
 
 const ISSUER = 'https://id.example.com';
-
-async function storedKeys(databaseUrl: string): Promise<KeyMetadata[]> {
-  const db = await openDatabase(databaseUrl);
-  try {
-    return await createKeyStore(db).listKeys();
-  } finally {
-    await db.destroy();
-  }
-}
 
 async function jwksOf(server: RunningServer): Promise<{ jwks: JSONWebKeySet; etag: string | null }> {
   const response = await fetch(`${server.url}/.well-known/jwks.json`);
@@ -72,9 +60,7 @@ describe('three instances on one database', () => {
       const statuses = await Promise.all([register(first, `racer_${String(race)}`), register(second, `RACER_${String(race)}`)]);
       expect(statuses.sort()).toEqual([201, 409]);
     }
-    const db = await openDatabase(databaseUrl);
-    expect(await db.selectFrom('users').select('username').execute()).toHaveLength(5);
-    await db.destroy();
+    expect(await readDatabase(databaseUrl, (db) => db.selectFrom('users').select('username').execute())).toHaveLength(5);
 
     // A forced rotation, made once from outside, reaches every instance within seconds.
     const rotation = spawnSync(process.execPath, [CLI_ENTRY, 'keys', 'rotate', '--now', '--alg', 'RS256'], { env: serverEnvironment(variables), encoding: 'utf8' });
@@ -124,22 +110,8 @@ describe('three instances on one database', () => {
 describe('WORKERS', () => {
   it('stops every worker, and exits 1, when the first workers cannot start', async () => {
     const missing = join(temporaryDirectory(), 'missing', 'keys.db');
-    const primary = spawn(process.execPath, [SERVER_ENTRY], {
-      env: serverEnvironment({ HOST: '127.0.0.1', PORT: '0', WORKERS: '2', DATABASE_URL: missing }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    onTestFinished(() => {
-      try {
-        process.kill(-(primary.pid ?? 0), 'SIGKILL');
-      } catch {
-        // Every process of the group has exited already.
-      }
-    });
-    let output = '';
-    primary.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    primary.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const [code] = (await once(primary, 'exit')) as [number | null];
+    const { code, stdout, stderr } = await runServerToExit({ PORT: '0', WORKERS: '2', DATABASE_URL: missing });
+    const output = stdout + stderr;
     expect(code).toBe(1);
     expect(output).toContain(`Cannot start: DATABASE_URL "${missing}" cannot be used`);
     expect(output).toContain('a worker failed to start; stopping');

@@ -1,8 +1,9 @@
 /** The built server and CLI as separate processes, the way `npm start` and operators run them. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished } from 'vitest';
 import { serverEnvironment } from './helpers.js';
@@ -18,16 +19,12 @@ export interface RunningServer {
   stop(): Promise<number | null>;
 }
 
-/** Starts `node dist/src/server.js` on a free loopback port (PORT=0) and waits until it listens. */
-export async function startServer(variables: Record<string, string>, cwd = process.cwd()): Promise<RunningServer> {
-  const child = spawn(process.execPath, [SERVER_ENTRY], {
-    cwd,
-    env: serverEnvironment({ HOST: '127.0.0.1', PORT: '0', ...variables }),
-    stdio: ['ignore', 'pipe', 'inherit'],
-    // A process group of its own, so that a test that fails stops the workers of WORKERS too.
-    detached: true,
-  });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+/**
+ * `node dist/src/server.js` on loopback with `variables`, in a process group of its own that is
+ * killed when the test ends, so that a test that fails stops the workers of WORKERS too.
+ */
+function spawnServer(variables: Record<string, string>, cwd = process.cwd()): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(process.execPath, [SERVER_ENTRY], { cwd, env: serverEnvironment({ HOST: '127.0.0.1', ...variables }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   onTestFinished(() => {
     try {
       process.kill(-(child.pid ?? 0), 'SIGKILL');
@@ -35,6 +32,24 @@ export async function startServer(variables: Record<string, string>, cwd = proce
       // Every process of the group has exited already.
     }
   });
+  return child;
+}
+
+/** Runs the server until it exits by itself (a failed start): its exit code and what it printed. */
+export async function runServerToExit(variables: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnServer(variables);
+  let [stdout, stderr] = ['', ''];
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+/** Starts `node dist/src/server.js` on a free loopback port (PORT=0) and waits until it listens. */
+export async function startServer(variables: Record<string, string>, cwd = process.cwd()): Promise<RunningServer> {
+  const child = spawnServer({ PORT: '0', ...variables }, cwd);
+  child.stderr.pipe(process.stderr);
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
   const logLines: string[] = [];
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise<string>((resolve, reject) => {
