@@ -33,6 +33,11 @@ export default fp<KeyringPluginOptions>(
       clock,
       onMaintenance: (report) => {
         app.log.info(report, 'maintained keys');
+        for (const { alg, role } of report.created) app.metrics.keyCreated(alg, role);
+      },
+      onSigningKeyChange: (algorithm, kid) => {
+        app.log.info({ alg: algorithm, kid }, 'signing key changed');
+        app.metrics.signingKeyChanged(algorithm);
       },
       onPruned: (kids) => {
         app.log.info({ kids }, 'pruned keys');
@@ -60,5 +65,5 @@ export default fp<KeyringPluginOptions>(
       await step;
     });
   },
-  { name: 'jwks-keyring', fastify: '5.x', dependencies: ['jwks-key-store'] },
+  { name: 'jwks-keyring', fastify: '5.x', dependencies: ['jwks-key-store', 'jwks-metrics'] },
 );

@@ -36,7 +36,7 @@ export const authRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
     '/auth',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
-      config: rateLimitConfig(rateLimit),
+      config: rateLimitConfig(rateLimit, app.metrics),
       preValidation: [treatMissingBodyAsEmpty, requireStringFields('username', 'password')],
       schema: { querystring: authQuery(app.keyring.algorithms), body: authBody, response: { 200: tokenResponse, ...errorResponses } },
     },
@@ -45,12 +45,15 @@ export const authRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
       const authentication = await app.authenticator.authenticate(credentials);
       if (authentication.outcome === 'refused') {
         void reply.header('www-authenticate', BASIC_CHALLENGE);
+        app.metrics.authFailed('/auth', credentials === undefined ? 'credentials_required' : 'wrong_credentials');
         throw app.httpErrors.unauthorized(authentication.reason);
       }
       const expired = request.query.expired !== undefined && EXPIRED_FLAG_SET.includes(request.query.expired);
       const user = authentication.outcome === 'user' ? authentication.user : undefined;
       const subject = authentication.outcome === 'user' ? authentication.user.username : authentication.subject;
-      const token = await app.signer.issueToken({ subject, algorithm: request.query.alg, expired, passwordVerified: user !== undefined });
+      const algorithm = request.query.alg ?? app.keyring.algorithms[0];
+      const token = await app.signer.issueToken({ subject, algorithm, expired, passwordVerified: user !== undefined });
+      app.metrics.tokenIssued(algorithm, expired);
       await app.userStore.recordSuccessfulAuth({ requestIp: request.ip, userId: user?.id ?? null });
       return { token };
     },

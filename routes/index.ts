@@ -4,8 +4,10 @@ import rateLimitPlugin from '@fastify/rate-limit';
 import sensible from '@fastify/sensible';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { authRoutes } from './auth.js';
+import { UNMATCHED_ROUTE } from '../src/metrics.js';
 import { healthRoutes } from './health.js';
 import { sendSafeError } from './http.js';
+import { metricsRoutes } from './metrics.js';
 import { rateLimitStoreOptions, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponse } from './schemas.js';
 import { userRoutes } from './users.js';
@@ -16,6 +18,8 @@ export interface ServiceRoutesOptions extends RateLimitedRoutesOptions {
   audience: string | undefined;
   /** Cache-Control max-age of the key and discovery documents. */
   jwksMaxAgeSeconds: number;
+  /** Serve GET /metrics here. */
+  metricsRoute: boolean;
 }
 
 // Clients such as the course grader POST with `Content-Type: application/json` and no body (or
@@ -34,7 +38,15 @@ function acceptEmptyJsonBodies(app: FastifyInstance): void {
   });
 }
 
-export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { rateLimit, issuer, audience, jwksMaxAgeSeconds }) => {
+// A callback hook, as every request runs it; the route is the pattern, so label values stay few.
+function observeRequests(app: FastifyInstance): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    app.metrics.observeRequest(request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+}
+
+export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { rateLimit, issuer, audience, jwksMaxAgeSeconds, metricsRoute }) => {
   // The host app may have registered these already; registering them twice is an error.
   if (!app.hasPlugin('@fastify/sensible')) await app.register(sensible);
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
@@ -43,9 +55,11 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
   acceptEmptyJsonBodies(app);
   app.addSchema(errorResponse);
   app.setErrorHandler(sendSafeError);
+  if (app.metrics.enabled) observeRequests(app);
   await app.register(authRoutes, { rateLimit });
   await app.register(userRoutes, { rateLimit });
   await app.register(healthRoutes);
+  if (metricsRoute) await app.register(metricsRoutes, { exposition: () => app.metrics.registry.metrics(), contentType: app.metrics.registry.contentType });
   const wellKnown: WellKnownRoutesOptions = { maxAgeSeconds: jwksMaxAgeSeconds, issuer, audience };
   await app.register(wellKnownRoutes, { prefix: WELL_KNOWN_PREFIX, ...wellKnown });
 };

@@ -5,15 +5,25 @@ import type { RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyContextConfig, FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { RateLimitSettings } from '../src/config.js';
+import { UNMATCHED_ROUTE, type ServiceMetrics } from '../src/metrics.js';
 
 /** Options of a route module whose routes are rate limited. */
 export interface RateLimitedRoutesOptions {
   rateLimit: RateLimitSettings | false;
 }
 
-/** The route `config` that applies `settings` per client IP, or none when limiting is off. */
-export function rateLimitConfig(settings: RateLimitSettings | false): FastifyContextConfig {
-  return settings === false ? {} : { rateLimit: { max: settings.max, timeWindow: settings.windowMs } };
+/** The route `config` that applies `settings` per client IP, counting refusals in `metrics`, or none when limiting is off. */
+export function rateLimitConfig(settings: RateLimitSettings | false, metrics: ServiceMetrics): FastifyContextConfig {
+  if (settings === false) return {};
+  return {
+    rateLimit: {
+      max: settings.max,
+      timeWindow: settings.windowMs,
+      onExceeded: (request) => {
+        metrics.rateLimited(request.routeOptions.url ?? UNMATCHED_ROUTE);
+      },
+    },
+  };
 }
 
 const REDIS_CONNECT_WAIT_MS = 1000;

@@ -2,6 +2,7 @@
 import type { FastifyPluginCallback, FastifyReply } from 'fastify';
 import { DEMO_SUBJECT } from '../src/authenticator.js';
 import { generatePassword, hashPassword } from '../src/passwords.js';
+import type { AuthFailureReason } from '../src/metrics.js';
 import { InvalidTokenError } from '../src/token-verifier.js';
 import { rejectOtherMethods, requireStringFields } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
@@ -19,7 +20,7 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
   app.post<{ Body: RegistrationBody }>(
     '/register',
     {
-      config: rateLimitConfig(rateLimit),
+      config: rateLimitConfig(rateLimit, app.metrics),
       preValidation: requireStringFields('username', 'email'),
       schema: { body: registrationBody, response: { 201: registrationResponse, ...errorResponses } },
     },
@@ -38,22 +39,24 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
   );
 
   // RFC 6750: a 401 names the Bearer scheme, and says invalid_token when a token was sent.
-  function refuse(reply: FastifyReply, message: string, tokenSent: boolean): never {
+  function refuse(reply: FastifyReply, message: string, reason: AuthFailureReason): never {
+    const tokenSent = reason !== 'token_missing';
     void reply.header('www-authenticate', tokenSent ? `${BEARER_CHALLENGE}, error="invalid_token"` : BEARER_CHALLENGE);
+    app.metrics.authFailed('/users/me', reason);
     throw app.httpErrors.unauthorized(message);
   }
 
   app.get('/users/me', { schema: { response: { 200: userProfileResponse, ...errorResponses } } }, async (request, reply) => {
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
-    if (token === undefined) return refuse(reply, 'A bearer token from POST /auth is required', false);
+    if (token === undefined) return refuse(reply, 'A bearer token from POST /auth is required', 'token_missing');
     const claims = await app.tokenVerifier.verify(token).catch((error: unknown) => {
-      if (error instanceof InvalidTokenError) return refuse(reply, error.message, true);
+      if (error instanceof InvalidTokenError) return refuse(reply, error.message, 'token_invalid');
       throw error;
     });
     // Only a token issued for a verified password speaks for a registered user; a demo token
     // naming the same username does not.
     const user = Array.isArray(claims.amr) && claims.amr.includes('pwd') && claims.sub !== undefined ? await app.userStore.findByUsername(claims.sub) : undefined;
-    if (user === undefined) return refuse(reply, 'The token was not issued to a registered user', true);
+    if (user === undefined) return refuse(reply, 'The token was not issued to a registered user', 'not_a_registered_user');
     return { username: user.username, email: user.email, date_registered: user.dateRegistered, last_login: user.lastLogin };
   });
 

@@ -7,11 +7,13 @@ import fp from 'fastify-plugin';
 import databasePlugin from '../plugins/database.js';
 import keyStorePlugin from '../plugins/key-store.js';
 import keyringPlugin from '../plugins/keyring.js';
+import metricsPlugin from '../plugins/metrics.js';
 import signerPlugin from '../plugins/signer.js';
 import usersPlugin from '../plugins/users.js';
 import { sendNotFound, sendSafeError } from '../routes/http.js';
 import { serviceRoutes } from '../routes/index.js';
 import { systemClock, type Clock } from './clock.js';
+import { UNMATCHED_ROUTE } from './metrics.js';
 import type { AuthMode } from './authenticator.js';
 import { DEFAULT_ALGORITHMS, type AlgorithmList } from './algorithms.js';
 import {
@@ -56,8 +58,17 @@ export interface JwksServiceOptions {
   rateLimit?: RateLimitSettings | false;
   /** How often, in milliseconds, keys changed by other processes are picked up and due rotations made. Default 1000. */
   keySyncIntervalMs?: number;
+  /** Prometheus metrics (on by default, served at `GET /metrics`), or `false` for none. */
+  metrics?: MetricsSettings | false;
   /** Source of the current unix time; tests inject one to move time. */
   clock?: Clock;
+}
+
+export interface MetricsSettings {
+  /** Serve `GET /metrics` among the service's routes. Default true; false collects only (serve `app.metrics.registry` yourself). */
+  route?: boolean;
+  /** Node.js process metrics (CPU, memory, event loop, GC) in the same registry. Default false: they observe the whole process, so turn them on once per process. */
+  processMetrics?: boolean;
 }
 
 /** The plugin cannot know where it is served from; the standalone server derives its issuer from HOST and PORT. */
@@ -67,10 +78,10 @@ export const DEFAULT_ISSUER = 'jwks-server';
 export const DEFAULT_KEY_SYNC_INTERVAL_MS = 1000;
 
 /**
- * Registers the decorators `database`, `keyStore`, `keyring`, `signer`, `tokenVerifier`,
+ * Registers the decorators `database`, `keyStore`, `metrics`, `keyring`, `signer`, `tokenVerifier`,
  * `userStore` and `authenticator` (visible to the host app) and the routes `/auth`, `/register`,
- * `/users/me`, `/healthz`, `/readyz`, `/.well-known/jwks.json`, `/.well-known/{kid}.json` and the
- * discovery documents in a context of their own.
+ * `/users/me`, `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`, `/.well-known/{kid}.json`
+ * and the discovery documents in a context of their own.
  */
 export const jwksService = fp<JwksServiceOptions>(
   async (app, options) => {
@@ -81,6 +92,8 @@ export const jwksService = fp<JwksServiceOptions>(
     const issuer = options.issuer ?? DEFAULT_ISSUER;
     await app.register(databasePlugin, { databaseUrl: options.databaseUrl, poolSize: options.databasePoolSize });
     await app.register(keyStorePlugin, { keyEncryptionSecret: options.keyEncryptionSecret });
+    const metrics = options.metrics ?? {};
+    await app.register(metricsPlugin, { enabled: metrics !== false, processMetrics: metrics !== false && metrics.processMetrics === true, clock });
     await app.register(keyringPlugin, {
       algorithms: options.algorithms ?? DEFAULT_ALGORITHMS,
       policy: { keyTtlSeconds, tokenTtlSeconds, leadSeconds: jwksMaxAgeSeconds },
@@ -95,6 +108,7 @@ export const jwksService = fp<JwksServiceOptions>(
       issuer,
       audience: options.audience,
       jwksMaxAgeSeconds,
+      metricsRoute: metrics !== false && metrics.route !== false,
     });
   },
   { name: 'jwks-service', fastify: '5.x' },
@@ -123,8 +137,12 @@ export function buildApp({ logger = false, trustProxy = false, ...serviceOptions
   // Unknown paths are answered before any body is read, so a malformed body cannot make a 404 a 400.
   // A callback hook, not an async one: it runs on every request and would cost a promise each.
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.is404) sendNotFound(request, reply);
-    else done();
+    if (!request.is404) {
+      done();
+      return;
+    }
+    sendNotFound(request, reply);
+    app.metrics.observeRequest(request.method, UNMATCHED_ROUTE, 404, reply.elapsedTime / 1000);
   });
   app.register(jwksService, serviceOptions);
   return app;

@@ -38,6 +38,14 @@ export interface ServerConfig {
   trustProxy: boolean | string;
   /** `false` turns rate limiting off. */
   rateLimit: RateLimitSettings | false;
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  /** METRICS: whether Prometheus metrics are collected and served at all. */
+  enabled: boolean;
+  /** METRICS_PORT: serve GET /metrics on this port (on HOST) instead of the service's port. */
+  port: number | undefined;
 }
 
 export interface RateLimitSettings {
@@ -182,6 +190,15 @@ function readRateLimit(env: Environment): RateLimitSettings | false {
   return max === 0 ? false : { max, windowMs, redisUrl };
 }
 
+function readMetrics(env: Environment, servicePort: number): MetricsConfig {
+  const enabled = readChoice(env, 'METRICS', ['true', 'false'], 'true') === 'true';
+  const raw = env.METRICS_PORT?.trim();
+  if (raw === undefined || raw === '') return { enabled, port: undefined };
+  const port = readInteger(env, 'METRICS_PORT', 0, 0, 65535);
+  if (port !== 0 && port === servicePort) throw new ConfigError('METRICS_PORT', `(${String(port)}) must differ from PORT: it is a listener of its own`);
+  return { enabled, port };
+}
+
 /** Parses and validates the configuration; throws a {@link ConfigError} on the first bad variable. */
 export function loadConfig(env: Environment = process.env): ServerConfig {
   const keyTtlSeconds = readInteger(env, 'KEY_TTL', DEFAULT_KEY_TTL_SECONDS, 1, TEN_YEARS_SECONDS);
@@ -222,5 +239,6 @@ export function loadConfig(env: Environment = process.env): ServerConfig {
     keyEncryptionSecret: secret === undefined || secret === '' ? undefined : secret,
     trustProxy: readTrustProxy(env),
     rateLimit: readRateLimit(env),
+    metrics: readMetrics(env, port),
   };
 }

@@ -19,6 +19,7 @@ import {
   scheduleKey,
   signingLine,
   type KeyMetadata,
+  type KeyState,
   type KeySchedule,
   type RotationPolicy,
 } from './key-lifecycle.js';
@@ -73,6 +74,14 @@ export interface KeyStore {
   prune(now: number, retentionSeconds: number): Promise<number[]>;
   /** A number that changes whenever anyone changes a key in the database: one cheap read, to poll. */
   changeCounter(): Promise<number>;
+  /** How many stored keys of each algorithm are in each state at `now`; pairs with none are left out. */
+  countByState(now: number): Promise<KeyStateCount[]>;
+}
+
+export interface KeyStateCount {
+  alg: string;
+  state: KeyState;
+  count: number;
 }
 
 /** The database did not behave as the store relies on. */
@@ -395,6 +404,34 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
         }
         return kids;
       });
+    },
+
+    async countByState(now) {
+      // One aggregate in the database: the store may hold many expired keys awaiting pruning.
+      const rows = await db
+        .selectFrom('keys')
+        .innerJoin('key_lifecycle as lifecycle', 'lifecycle.kid', 'keys.kid')
+        .select((eb) => [
+          'lifecycle.alg',
+          eb
+            .case()
+            .when('lifecycle.revoked_at', 'is not', null)
+            .then('revoked')
+            .when('keys.exp', '<=', now)
+            .then('expired')
+            .when('lifecycle.retires_at', '<=', now)
+            .then('retired')
+            .when('lifecycle.activates_at', '<=', now)
+            .then('active')
+            .else('published')
+            .end()
+            .$castTo<KeyState>()
+            .as('state'),
+          eb.fn.countAll<number | string>().as('count'),
+        ])
+        .groupBy(['lifecycle.alg', 'state'])
+        .execute();
+      return rows.map(({ alg, state, count }) => ({ alg, state, count: Number(count) }));
     },
 
     async changeCounter() {

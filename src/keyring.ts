@@ -66,6 +66,8 @@ export interface KeyringOptions {
   /** Told what each maintenance pass that changed something did, so that the caller can log it. */
   onMaintenance?: (report: MaintenanceReport) => void;
   onPruned?: (kids: readonly number[]) => void;
+  /** Told when the key that signs an algorithm's new tokens changes (not when the first keys are loaded). */
+  onSigningKeyChange?: (algorithm: SigningAlgorithm, kid: string) => void;
 }
 
 // Pruning is housekeeping: once a minute is plenty, and keeps the scheduler's steps cheap.
@@ -132,6 +134,18 @@ export function createKeyring(options: KeyringOptions): Keyring {
   // Every database step runs one after another, whether the scheduler or a request asked for it.
   let queue: Promise<unknown> = Promise.resolve();
   let rebuilding: Promise<KeyringSnapshot> | undefined;
+  const signingKids = new Map<SigningAlgorithm, string>();
+
+  function derive(now: number): void {
+    snapshot = deriveSnapshot(keys, algorithms, now, snapshot);
+    if (snapshot === undefined) return;
+    for (const algorithm of algorithms) {
+      const { kid } = snapshot.signingKey(algorithm);
+      const previous = signingKids.get(algorithm);
+      signingKids.set(algorithm, kid);
+      if (previous !== undefined && previous !== kid) options.onSigningKeyChange?.(algorithm, kid);
+    }
+  }
 
   function exclusive<T>(work: () => Promise<T>): Promise<T> {
     const run = queue.then(work, work);
@@ -163,7 +177,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
     );
     imported = next;
     seenChangeCounter = changeCounter;
-    snapshot = deriveSnapshot(keys, algorithms, now, snapshot);
+    derive(now);
   }
 
   async function maintain(): Promise<void> {
@@ -173,8 +187,7 @@ export function createKeyring(options: KeyringOptions): Keyring {
   }
 
   async function rebuild(): Promise<KeyringSnapshot> {
-    const now = clock();
-    snapshot = deriveSnapshot(keys, algorithms, now, snapshot);
+    derive(clock());
     if (snapshot === undefined) {
       await maintain();
       await load();

@@ -9,8 +9,11 @@ function withCause(error: Error): string {
   return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
 }
 
-/** The explanation, or `undefined` for a failure no setting explains (a bug, to be reported as is). */
-export function describeStartupFailure(error: unknown, config: Pick<ServerConfig, 'host' | 'port' | 'databaseUrl'>): string | undefined {
+/**
+ * The explanation, or `undefined` for a failure no setting explains (a bug, to be reported as is).
+ * `portVariable` names the setting of the port that was being listened on: PORT, or METRICS_PORT.
+ */
+export function describeStartupFailure(error: unknown, config: Pick<ServerConfig, 'host' | 'port' | 'databaseUrl'>, portVariable = 'PORT'): string | undefined {
   if (error instanceof DatabaseOpenError || error instanceof MigrationError) {
     // Never the password of a PostgreSQL URL.
     const database = describeDatabaseLocation(parseDatabaseUrl(config.databaseUrl));
@@ -20,9 +23,9 @@ export function describeStartupFailure(error: unknown, config: Pick<ServerConfig
   if (error instanceof KeyEncryptionError) return error.message;
   switch (errorCode(error)) {
     case 'EADDRINUSE':
-      return `PORT ${String(config.port)} is already in use on ${config.host}`;
+      return `${portVariable} ${String(config.port)} is already in use on ${config.host}`;
     case 'EACCES':
-      return `PORT ${String(config.port)} needs privileges this process does not have`;
+      return `${portVariable} ${String(config.port)} needs privileges this process does not have`;
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':

@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       keyEncryptionSecret: undefined,
       trustProxy: false,
       rateLimit: { max: 10, windowMs: 1000 },
+      metrics: { enabled: true, port: undefined },
     });
     expect(DEFAULT_DATABASE_PATH).toBe('totally_not_my_privateKeys.db');
   });
@@ -57,6 +58,8 @@ describe('loadConfig', () => {
         TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
         RATE_LIMIT_MAX: '5',
         RATE_LIMIT_WINDOW_MS: '2000',
+        METRICS: 'true',
+        METRICS_PORT: '9464',
       }),
     ).toEqual({
       host: '127.0.0.1',
@@ -76,7 +79,17 @@ describe('loadConfig', () => {
       keyEncryptionSecret: 'correct horse battery staple',
       trustProxy: '10.0.0.0/8,127.0.0.1',
       rateLimit: { max: 5, windowMs: 2000, redisUrl: 'redis://cache.internal:6379' },
+      metrics: { enabled: true, port: 9464 },
     });
+  });
+
+  it('turns metrics off with METRICS=false, and refuses a METRICS_PORT that is the service port or no port', () => {
+    expect(loadConfig({ METRICS: 'false' }).metrics).toEqual({ enabled: false, port: undefined });
+    expect(() => loadConfig({ METRICS: 'no' })).toThrow('METRICS must be one of true, false (got "no")');
+    expect(() => loadConfig({ PORT: '9000', METRICS_PORT: '9000' })).toThrow('METRICS_PORT (9000) must differ from PORT: it is a listener of its own');
+    expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow('METRICS_PORT must be a whole number from 0 to 65535 (got "70000")');
+    // Both on free ports chosen by the system, as tests start it.
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' }).metrics).toEqual({ enabled: true, port: 0 });
   });
 
   it('treats empty variables as unset', () => {

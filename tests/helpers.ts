@@ -152,6 +152,8 @@ const SERVER_ENV_VARIABLES = [
   'DATABASE_POOL_SIZE',
   'WORKERS',
   'REDIS_URL',
+  'METRICS',
+  'METRICS_PORT',
 ];
 
 /** This process's environment without the server's variables, plus `variables`: for spawned servers and CLIs. */

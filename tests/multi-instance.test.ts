@@ -5,7 +5,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { describe, expect, it } from 'vitest';
 import { keyState, signingLine } from '../src/key-lifecycle.js';
 import { newTestDatabase, readDatabase, serverEnvironment, storedKeys, temporaryDirectory } from './helpers.js';
-import { CLI_ENTRY, postAuth, postAuthOnNewConnection, runServerToExit, startServer, type RunningServer } from './server-process.js';
+import { CLI_ENTRY, metricsUrl, postAuth, postAuthOnNewConnection, runServerToExit, startServer, type RunningServer } from './server-process.js';
 
 const ISSUER = 'https://id.example.com';
 
@@ -120,7 +120,7 @@ describe('WORKERS', () => {
 
   it('runs that many server processes on one port, replaces one that dies, and stops them all on SIGTERM', async () => {
     const databaseUrl = await newTestDatabase();
-    const server = await startServer({ DATABASE_URL: databaseUrl, WORKERS: '2', RATE_LIMIT_MAX: '0' });
+    const server = await startServer({ DATABASE_URL: databaseUrl, WORKERS: '2', RATE_LIMIT_MAX: '0', METRICS_PORT: '0' });
     const listeningWorkers = () => server.logLines.filter((line) => line.includes('Server listening')).length;
     await eventually('both workers listen', () => Promise.resolve(listeningWorkers() === 2));
     const workerPids = () => new Set(server.logLines.filter((line) => line.includes('"request completed"')).map((line) => (JSON.parse(line) as { pid: number }).pid));
@@ -131,6 +131,10 @@ describe('WORKERS', () => {
     const pids = workerPids();
     expect(pids.size).toBe(2);
     expect(pids.has(server.child.pid ?? 0)).toBe(false);
+    // The primary serves both workers' metrics, summed, on METRICS_PORT; the service port has none.
+    const metrics = await (await fetch(metricsUrl(server.logLines))).text();
+    expect(metrics).toMatch(/^jwks_tokens_issued_total\{alg="RS256",expired="false"\} 40$/m);
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
 
     const [victim] = pids;
     process.kill(victim ?? 0, 'SIGKILL');

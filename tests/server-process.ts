@@ -99,3 +99,12 @@ export async function postAuth(baseUrl: string, query = ''): Promise<string> {
   expect(response.status).toBe(200);
   return ((await response.json()) as { token: string }).token;
 }
+
+/** Where a server logged that it serves its metrics (METRICS_PORT). */
+export function metricsUrl(logLines: readonly string[]): string {
+  for (const line of logLines) {
+    if (!line.includes('"metrics listening"')) continue;
+    return (JSON.parse(line) as { url: string }).url;
+  }
+  throw new Error(`the server logged no metrics listener:\n${logLines.join('\n')}`);
+}

@@ -30,6 +30,10 @@ describe('describeStartupFailure', () => {
     expect(describeStartupFailure(systemError('EACCES'), config)).toBe('PORT 8443 needs privileges this process does not have');
   });
 
+  it('names METRICS_PORT when that is the listener that failed', () => {
+    expect(describeStartupFailure(systemError('EADDRINUSE'), { ...config, port: 9464 }, 'METRICS_PORT')).toBe('METRICS_PORT 9464 is already in use on 198.51.100.7');
+  });
+
   it.each(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])('names HOST for %s', (code) => {
     expect(describeStartupFailure(systemError(code), config)).toBe('HOST "198.51.100.7" is not an address this machine can listen on');
   });
