@@ -10,6 +10,8 @@ const SQLITE_PROJECT_ONLY = [
   'tests/startup-failure.test.ts',
   'tests/package-types.test.ts',
   'tests/cli.test.ts',
+  'tests/logging.test.ts',
+  'tests/http-hardening.test.ts',
 ];
 
 export default defineConfig({

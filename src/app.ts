@@ -13,6 +13,7 @@ import usersPlugin from '../plugins/users.js';
 import { sendNotFound, sendSafeError } from '../routes/http.js';
 import { serviceRoutes } from '../routes/index.js';
 import { systemClock, type Clock } from './clock.js';
+import { OneLinePerRequest, requestId, serviceLoggerOptions } from './logging.js';
 import { UNMATCHED_ROUTE } from './metrics.js';
 import type { AuthMode } from './authenticator.js';
 import { DEFAULT_ALGORITHMS, type AlgorithmList } from './algorithms.js';
@@ -115,21 +116,69 @@ export const jwksService = fp<JwksServiceOptions>(
 );
 
 export interface AppOptions extends JwksServiceOptions {
-  /** Fastify's logger option; off unless given. */
+  /**
+   * Fastify's logger option; off unless given. Options given are laid over
+   * {@link serviceLoggerOptions}: credentials, secrets and private keys stay redacted.
+   */
   logger?: FastifyServerOptions['logger'];
   /** Fastify's trustProxy option: which proxies' X-Forwarded-For gives the client IP. Default: none. */
   trustProxy?: boolean | string;
 }
 
+/** The request and connection limits of the standalone server (README: Operations). */
+export const SERVER_LIMITS = {
+  /** The largest request body; `POST /auth` takes at most 8 KiB. Credentials and registrations are far smaller. */
+  bodyLimitBytes: 16 * 1024,
+  /** A client must send its request headers within this long (slow-header attacks)… */
+  headersTimeoutMs: 10_000,
+  /** …and its whole request within this long. */
+  requestTimeoutMs: 30_000,
+  /** An idle keep-alive connection is kept this long: longer than the 60 s idle time-out of common load balancers, so they close first. */
+  keepAliveTimeoutMs: 72_000,
+  /** A connection on which nothing at all moves for this long is closed. */
+  connectionTimeoutMs: 120_000,
+  /** How often Node.js checks the headers and request time-outs (its default, 30 s, would let them overrun by that much). */
+  timeoutCheckIntervalMs: 1000,
+} as const;
+
+/**
+ * Sent with every response. The service serves JSON to programs: no page of it is ever rendered,
+ * framed or allowed to load anything, and a token never lands in a cache unless a route says so
+ * (the public key documents do).
+ */
+export const SECURITY_HEADERS = {
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+} as const;
+
+function withServiceLogging(logger: FastifyServerOptions['logger'], secret: string | undefined): Exclude<FastifyServerOptions['logger'], undefined> {
+  if (logger === false || logger === undefined) return false;
+  const base = serviceLoggerOptions({ secrets: [secret] });
+  return logger === true ? base : { ...base, ...logger };
+}
+
 /** A Fastify instance with the service registered; call `ready()` or `listen()` on it. */
 export function buildApp({ logger = false, trustProxy = false, ...serviceOptions }: AppOptions): FastifyInstance {
   const app = Fastify({
-    logger,
+    logger: withServiceLogging(logger, serviceOptions.keyEncryptionSecret),
+    logController: new OneLinePerRequest(),
+    genReqId: requestId,
     trustProxy,
+    bodyLimit: SERVER_LIMITS.bodyLimitBytes,
+    requestTimeout: SERVER_LIMITS.requestTimeoutMs,
+    keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs,
+    connectionTimeout: SERVER_LIMITS.connectionTimeoutMs,
+    http: { headersTimeout: SERVER_LIMITS.headersTimeoutMs, connectionsCheckingInterval: SERVER_LIMITS.timeoutCheckIntervalMs },
     // Odd kids of any length must reach the per-kid route and get its 404, not a router 414.
     routerOptions: { maxParamLength: 16 * 1024 },
     // A path that cannot even be percent-decoded names no route: a 404 like any unknown path.
     frameworkErrors: (error, request, reply) => {
+      // Raised before any hook runs, so the headers every other response gets are set here.
+      void reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
       void (error.code === 'FST_ERR_BAD_URL' ? sendNotFound(request, reply) : sendSafeError(error, request, reply));
     },
   });
@@ -137,6 +186,7 @@ export function buildApp({ logger = false, trustProxy = false, ...serviceOptions
   // Unknown paths are answered before any body is read, so a malformed body cannot make a 404 a 400.
   // A callback hook, not an async one: it runs on every request and would cost a promise each.
   app.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
     if (!request.is404) {
       done();
       return;

@@ -80,7 +80,8 @@ describe('the standalone server', () => {
 describe('the standalone server shutting down', () => {
   it('finishes every request in flight at SIGTERM, then closes the database', async () => {
     const databaseUrl = await newTestDatabase();
-    const server = await startServer({ DATABASE_URL: databaseUrl, RATE_LIMIT_MAX: '0' });
+    // At debug level the server logs each request as it arrives, not only when answered.
+    const server = await startServer({ DATABASE_URL: databaseUrl, RATE_LIMIT_MAX: '0', LOG_LEVEL: 'debug' });
     const received = () => server.logLines.filter((line) => line.includes('"incoming request"')).length;
     const inFlight = Array.from({ length: 40 }, () =>
       postAuthOnNewConnection(server.url).then(

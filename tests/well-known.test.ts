@@ -49,7 +49,7 @@ describe('HTTP caching of the key and discovery documents', () => {
     const app = await readyApp();
     const missing = await app.inject({ method: 'GET', url: '/.well-known/999.json' });
     expectJsonError(missing, 404);
-    expect(missing.headers['cache-control']).toBeUndefined();
+    expect(missing.headers['cache-control']).toBe('no-store');
     expect(missing.headers.etag).toBeUndefined();
   });
 });

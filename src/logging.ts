@@ -1,0 +1,95 @@
+/**
+ * How the service logs: pino JSON lines with credentials, secrets and private keys redacted, and
+ * one line per request, tagged with a request id a proxy may supply.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { stdSerializers, type LoggerOptions } from 'pino';
+
+export const REDACTED = '[Redacted]';
+
+/**
+ * Fields that never reach a log line, wherever a log call puts them (top level or one level
+ * down, as in `{ req: { headers: { authorization } } }` or `{ body: { password } }`).
+ */
+export const REDACTED_LOG_PATHS = [
+  'authorization',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.headers.cookie',
+  'password',
+  '*.password',
+  'passwordHash',
+  '*.passwordHash',
+  'password_hash',
+  '*.password_hash',
+  'privateKey',
+  '*.privateKey',
+  'privateKeyPem',
+  '*.privateKeyPem',
+  'keyEncryptionSecret',
+  '*.keyEncryptionSecret',
+  'NOT_MY_KEY',
+  '*.NOT_MY_KEY',
+];
+
+const PEM_PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g;
+
+function scrub(text: string, secrets: readonly string[]): string {
+  let scrubbed = text.replace(PEM_PRIVATE_KEY, REDACTED);
+  for (const secret of secrets) scrubbed = scrubbed.split(secret).join(REDACTED);
+  return scrubbed;
+}
+
+function scrubStrings(value: unknown, secrets: readonly string[], depth: number): unknown {
+  if (typeof value === 'string') return scrub(value, secrets);
+  if (depth === 0 || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((item: unknown) => scrubStrings(item, secrets, depth - 1));
+  return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, scrubStrings(item, secrets, depth - 1)]));
+}
+
+/**
+ * Errors come from libraries whose messages and properties we do not write (a driver may quote a
+ * statement, a client the command it sent): every string in one is scrubbed of PEM private keys
+ * and of `secrets` before it is logged.
+ */
+export function scrubbedErrorSerializer(secrets: readonly string[]): (error: Error) => unknown {
+  return (error) => scrubStrings(stdSerializers.err(error), secrets, 4);
+}
+
+/** pino options for the service: `level`, redaction, and errors scrubbed of `secrets` (such as NOT_MY_KEY). */
+export function serviceLoggerOptions({ level = 'info', secrets = [] }: { level?: string; secrets?: readonly (string | undefined)[] } = {}): LoggerOptions {
+  const known = secrets.filter((secret): secret is string => secret !== undefined && secret !== '');
+  return {
+    level,
+    redact: { paths: REDACTED_LOG_PATHS, censor: REDACTED },
+    serializers: { err: scrubbedErrorSerializer(known) },
+  };
+}
+
+/**
+ * Fastify logs each request twice at info level, on arrival and when answered; an operator reading
+ * (or paying to store) the log wants one line per request, with the outcome. Fastify's serializers
+ * reduce `req` and `res` to method, url, host, remote address and status: never headers or bodies.
+ */
+export class OneLinePerRequest extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
+}
+
+// What a proxy's X-Request-Id may be for us to log it as ours: short, and nothing that could forge structure.
+const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request id: the caller's `X-Request-Id` when it is a plain token, a new UUID otherwise. */
+export function requestId(request: IncomingMessage): string {
+  const supplied = request.headers['x-request-id'];
+  return typeof supplied === 'string' && ACCEPTABLE_REQUEST_ID.test(supplied) ? supplied : randomUUID();
+}
