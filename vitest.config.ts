@@ -12,6 +12,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/cli.test.ts',
   'tests/logging.test.ts',
   'tests/http-hardening.test.ts',
+  'tests/openapi.test.ts',
 ];
 
 export default defineConfig({

@@ -3,8 +3,9 @@ import type { FastifyPluginCallback, preValidationHookHandler } from 'fastify';
 import type { SigningAlgorithm } from '../src/algorithms.js';
 import { parseBasicCredentials, type Credentials } from '../src/basic-credentials.js';
 import { rejectOtherMethods, requireStringFields } from './http.js';
+import { OPTIONAL_BODY } from './openapi.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
-import { authBody, authQuery, errorResponses, EXPIRED_FLAG_SET, tokenResponse } from './schemas.js';
+import { authBody, authQuery, describedError, errorResponses, EXPIRED_FLAG_SET, tokenResponse } from './schemas.js';
 
 interface AuthBody {
   username?: string;
@@ -32,13 +33,34 @@ function credentialsFromBody({ username, password = '' }: AuthBody): Credentials
 }
 
 export const authRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app, { rateLimit }, done) => {
+  // Declared apart: the OpenAPI extension key is not a FastifySchema member.
+  const schema = {
+    summary: 'Issue a signed JWT',
+    description:
+      'Credentials come as HTTP Basic or as `username`/`password` in a JSON or form body. In demo mode anyone gets a token and a registered user must give the right password; in strict mode only registered users do. `?expired=true` signs with an expired key and sets an `exp` in the past, for testing verifiers.',
+    tags: ['tokens'],
+    security: [{ basic: [] }, {}],
+    consumes: ['application/json', 'application/x-www-form-urlencoded'],
+    [OPTIONAL_BODY]: true,
+    querystring: authQuery(app.keyring.algorithms),
+    body: authBody,
+    response: {
+      200: { description: 'The token, signed by the key its `kid` header names.', ...tokenResponse },
+      400: describedError('The query or body is malformed.'),
+      401: describedError('The credentials are wrong, or (strict mode) missing; `WWW-Authenticate` names Basic.'),
+      413: describedError('The body is over 8 KiB.'),
+      415: describedError('The body is neither JSON nor a form.'),
+      429: describedError('Too many requests from this address; `Retry-After` says when to try again.'),
+      ...errorResponses,
+    },
+  };
   app.post<{ Body: AuthBody; Querystring: AuthQuery }>(
     '/auth',
     {
       bodyLimit: AUTH_BODY_LIMIT_BYTES,
       config: rateLimitConfig(rateLimit, app.metrics),
       preValidation: [treatMissingBodyAsEmpty, requireStringFields('username', 'password')],
-      schema: { querystring: authQuery(app.keyring.algorithms), body: authBody, response: { 200: tokenResponse, ...errorResponses } },
+      schema,
     },
     async (request, reply) => {
       const credentials = parseBasicCredentials(request.headers.authorization) ?? credentialsFromBody(request.body);

@@ -5,7 +5,7 @@
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import { cachedDocument, type CachedDocument } from '../src/cached-document.js';
 import { sendPublicDocument } from './http.js';
-import { discoveryResponse, errorResponses } from './schemas.js';
+import { discoveryResponse, errorResponses, notModifiedResponse } from './schemas.js';
 import { PUBLIC_DOCUMENT_CONFIG, type WellKnownRoutesOptions } from './well-known.js';
 
 export const OPENID_CONFIGURATION_PATH = '/openid-configuration';
@@ -44,7 +44,12 @@ export const discoveryRoutes: FastifyPluginCallback<WellKnownRoutesOptions> = (a
   const fixedDocument = base === undefined ? undefined : discoveryDocument(settings, base);
   // Without a URL for an issuer, endpoints are named from the address the client used.
   const documentFor = (request: FastifyRequest) => fixedDocument ?? discoveryDocument(settings, `${request.protocol}://${request.host}`);
-  const schema = { response: { 200: discoveryResponse, ...errorResponses } };
+  const schema = {
+    summary: 'Discovery metadata: the issuer, its JWKS and token endpoint',
+    description: 'One document answers both OpenID Connect Discovery 1.0 and RFC 8414. Cacheable, readable from any origin.',
+    tags: ['discovery'],
+    response: { 200: { description: 'The metadata document.', ...discoveryResponse }, 304: notModifiedResponse, ...errorResponses },
+  };
   for (const path of [OPENID_CONFIGURATION_PATH, AUTHORIZATION_SERVER_METADATA_PATH]) {
     app.get(path, { schema, config: PUBLIC_DOCUMENT_CONFIG }, (request, reply) => sendPublicDocument(request, reply, documentFor(request), maxAgeSeconds));
   }

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { sql } from 'kysely';
 import { rejectOtherMethods } from './http.js';
-import { errorResponses, healthResponse, readinessResponse } from './schemas.js';
+import { describedError, errorResponses, healthResponse, readinessResponse } from './schemas.js';
 
 /** What keeps the server from issuing tokens now; undefined when it is ready. */
 async function readinessProblem(app: FastifyInstance): Promise<string | undefined> {
@@ -25,10 +25,16 @@ async function readinessProblem(app: FastifyInstance): Promise<string | undefine
 }
 
 export const healthRoutes: FastifyPluginCallback = (app, _options, done) => {
-  app.get('/healthz', { schema: { response: { 200: healthResponse, ...errorResponses } } }, (_request, reply) => {
+  const livenessSchema = { summary: 'Liveness: the process answers', tags: ['operations'], response: { 200: { description: 'Alive.', ...healthResponse }, ...errorResponses } };
+  const readinessSchema = {
+    summary: 'Readiness: the database answers and every configured algorithm has a key to sign with',
+    tags: ['operations'],
+    response: { 200: { description: 'Ready to issue tokens.', ...readinessResponse }, 503: describedError('Not ready; `message` says what is missing.'), ...errorResponses },
+  };
+  app.get('/healthz', { schema: livenessSchema }, (_request, reply) => {
     void reply.header('cache-control', 'no-store').send({ status: 'ok' });
   });
-  app.get('/readyz', { schema: { response: { 200: readinessResponse, ...errorResponses } } }, async (_request, reply) => {
+  app.get('/readyz', { schema: readinessSchema }, async (_request, reply) => {
     void reply.header('cache-control', 'no-store');
     const problem = await readinessProblem(app);
     // Sent, not thrown: the error handler hides the message of every 5xx, and this one is meant to be read.

@@ -55,7 +55,8 @@ export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: r
   app.route({
     method: app.supportedMethods.filter((method) => !allowed.includes(method)),
     url,
-    schema: { response: errorResponses },
+    // Left out of the OpenAPI document, whose description says every path answers 405 so.
+    schema: { hide: true, response: errorResponses },
     onRequest: reject,
     // Never reached, as the hook always answers; Fastify requires a handler all the same.
     handler: reject,

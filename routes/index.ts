@@ -8,6 +8,7 @@ import { UNMATCHED_ROUTE } from '../src/metrics.js';
 import { healthRoutes } from './health.js';
 import { sendSafeError } from './http.js';
 import { metricsRoutes } from './metrics.js';
+import { openApiRoutes } from './openapi.js';
 import { rateLimitStoreOptions, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponse } from './schemas.js';
 import { userRoutes } from './users.js';
@@ -56,6 +57,7 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
   app.addSchema(errorResponse);
   app.setErrorHandler(sendSafeError);
   if (app.metrics.enabled) observeRequests(app);
+  await app.register(openApiRoutes);
   await app.register(authRoutes, { rateLimit });
   await app.register(userRoutes, { rateLimit });
   await app.register(healthRoutes);

@@ -14,11 +14,19 @@ export const errorResponse = {
   },
 } as const;
 
-/** The error responses every route can give. */
+/** An error response in the JSON error shape, with what it means for the OpenAPI document. */
+export function describedError(description: string) {
+  return { description, $ref: 'jwksErrorResponse#' } as const;
+}
+
+/** The error responses every route can give, besides those it lists itself. */
 export const errorResponses = {
-  '4xx': { $ref: 'jwksErrorResponse#' },
-  '5xx': { $ref: 'jwksErrorResponse#' },
+  '4xx': describedError('The request was refused; `message` says why.'),
+  '5xx': describedError('The server failed; the details are in its log, never in the response.'),
 } as const;
+
+/** The 304 of the cacheable documents: the client's copy, named by If-None-Match, is current. */
+export const notModifiedResponse = { description: 'Not modified: the ETag in If-None-Match is current.', type: 'null' } as const;
 
 // A bare `?expired` counts as set, as it does for the course servers; the capitalised spellings
 // are what Python and other clients send for a boolean.

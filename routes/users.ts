@@ -6,7 +6,7 @@ import type { AuthFailureReason } from '../src/metrics.js';
 import { InvalidTokenError } from '../src/token-verifier.js';
 import { rejectOtherMethods, requireStringFields } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
-import { errorResponses, registrationBody, registrationResponse, userProfileResponse } from './schemas.js';
+import { describedError, errorResponses, registrationBody, registrationResponse, userProfileResponse } from './schemas.js';
 
 interface RegistrationBody {
   username: string;
@@ -22,7 +22,22 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
     {
       config: rateLimitConfig(rateLimit, app.metrics),
       preValidation: requireStringFields('username', 'email'),
-      schema: { body: registrationBody, response: { 201: registrationResponse, ...errorResponses } },
+      schema: {
+        summary: 'Register a user',
+        description: 'Creates a user and answers with a generated password (a UUID), shown this once and stored only as an argon2id hash.',
+        tags: ['users'],
+        consumes: ['application/json', 'application/x-www-form-urlencoded'],
+        body: registrationBody,
+        response: {
+          201: { description: 'Registered; the password to authenticate with at POST /auth.', ...registrationResponse },
+          400: describedError('The username or email is missing or invalid.'),
+          409: describedError('The username or email is taken, or the username is reserved.'),
+          413: describedError('The body is too large.'),
+          415: describedError('The body is neither JSON nor a form.'),
+          429: describedError('Too many requests from this address.'),
+          ...errorResponses,
+        },
+      },
     },
     async (request, reply) => {
       // Demo tokens carry this subject; a user by that name would share it.
@@ -46,7 +61,17 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
     throw app.httpErrors.unauthorized(message);
   }
 
-  app.get('/users/me', { schema: { response: { 200: userProfileResponse, ...errorResponses } } }, async (request, reply) => {
+  const profileSchema = {
+    summary: 'The profile of the user a token was issued to',
+    tags: ['users'],
+    security: [{ bearer: [] }],
+    response: {
+      200: { description: 'The registered user the bearer token names.', ...userProfileResponse },
+      401: describedError('No bearer token, an invalid or expired one, or one not issued for a registered user\'s password.'),
+      ...errorResponses,
+    },
+  };
+  app.get('/users/me', { schema: profileSchema }, async (request, reply) => {
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
     if (token === undefined) return refuse(reply, 'A bearer token from POST /auth is required', 'token_missing');
     const claims = await app.tokenVerifier.verify(token).catch((error: unknown) => {
