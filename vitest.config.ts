@@ -13,6 +13,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/logging.test.ts',
   'tests/http-hardening.test.ts',
   'tests/openapi.test.ts',
+  'tests/property.test.ts',
 ];
 
 export default defineConfig({
