@@ -21,7 +21,8 @@ const claims = await app.tokenVerifier.verify(token);
 const kids: string[] = (await app.keyring.current()).jwks.keys.map((jwk) => jwk.kid);
 const user = await app.userStore.findByUsername('alice');
 await app.keyStore.listKeys();
-export { claims, kids, user };
+const metricsText: string = await app.metrics.registry.metrics();
+export { claims, kids, user, metricsText };
 `;
 
 describe('the published type declarations', () => {
