@@ -90,6 +90,9 @@ export class KeyStoreError extends Error {
   readonly code = 'ERR_JWKS_KEY_STORE';
 }
 
+/** Longer than a running server takes to pick up a change made elsewhere (its sync interval, 1 s by default). */
+export const ROTATION_SYNC_GRACE_SECONDS = 5;
+
 // Plain parameterized SQL rather than the query builder: external graders look for exactly this
 // statement in the source, and Kysely still binds the two values as parameters.
 const INSERT_KEY_SQL = 'INSERT INTO keys (key, exp) VALUES (?, ?) RETURNING kid';
@@ -368,8 +371,12 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
         const key = await writer.insert(algorithm, scheduleKey(policy, now, activatesAt), 'successor');
         // The active key signs until the new one does: sooner than planned, or later if it was
         // due to retire within the lead time, so that no moment is left without a signing key.
+        // Servers running on this database learn of the rotation at their next sync, and sign with
+        // the old key until then: when it retires before they can have seen it, it stays published
+        // that much longer, so that their tokens never outlive it.
+        const grace = activatesAt - now < ROTATION_SYNC_GRACE_SECONDS ? ROTATION_SYNC_GRACE_SECONDS : 0;
         if (active !== undefined) {
-          await reschedule(connection, active, { ...active, retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds });
+          await reschedule(connection, active, { ...active, retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds + grace });
         }
         await lineUp(writer, key, waiting);
         return key;

@@ -7,7 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMigrator, openDatabase } from '../src/database/connection.js';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
 import { keyState, signingLine, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
-import { createKeyStore, type KeyStore } from '../src/key-store.js';
+import { createKeyStore, ROTATION_SYNC_GRACE_SECONDS, type KeyStore } from '../src/key-store.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { insertCourseKey, newTestDatabase, openTestDatabase, temporaryDirectory, testDialect } from './helpers.js';
 
@@ -282,12 +282,12 @@ describe('createKeyStore', () => {
     expect(await states(keyStore, NOW + 700)).toEqual({ 1: 'revoked', 2: 'published', 3: 'expired', 4: 'active' });
   });
 
-  it('rotates at once when told to, leaving the old key published until its tokens expire', async () => {
+  it('rotates at once when told to, leaving the old key published until its tokens expire, even those of servers yet to see the rotation', async () => {
     const keyStore = createKeyStore(await openTestDatabase());
     await keyStore.maintain(NOW, ['RS256'], POLICY);
     const rotated = await keyStore.rotate(NOW + 10, 'RS256', POLICY, { immediately: true });
     expect(rotated).toMatchObject({ activatesAt: NOW + 10 });
-    expect(byKid(await keyStore.listKeys(), 1)).toMatchObject({ retiresAt: NOW + 10, exp: NOW + 610 });
+    expect(byKid(await keyStore.listKeys(), 1)).toMatchObject({ retiresAt: NOW + 10, exp: NOW + 610 + ROTATION_SYNC_GRACE_SECONDS });
     expect(await states(keyStore, NOW + 10)).toEqual({ 1: 'retired', 2: 'published', 3: 'expired', 4: 'active' });
   });
 
