@@ -14,6 +14,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/http-hardening.test.ts',
   'tests/openapi.test.ts',
   'tests/property.test.ts',
+  'tests/crash-safety.test.ts',
 ];
 
 export default defineConfig({
