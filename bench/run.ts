@@ -9,10 +9,8 @@
  * report) and leaves results.json alone.
  * Any failed request (an error, a time-out, an unexpected status) fails the run.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -27,6 +25,7 @@ import { keyState } from '../src/key-lifecycle.js';
 import { createKeyStore } from '../src/key-store.js';
 import { createKeyring } from '../src/keyring.js';
 import { hashPassword } from '../src/passwords.js';
+import { ownCpuSeconds, processCpuSeconds, residentSetMb, startProcess, type RunningProcess } from './server-process.js';
 import { measureSigningStrategies } from './signing-strategies.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -68,52 +67,6 @@ interface Scenario {
   ratio: number;
 }
 
-interface RunningProcess {
-  child: ChildProcess;
-  baseUrl: string;
-  stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** Resolves with the milliseconds it took for `url` to answer 200. */
-async function waitForOk(url: string, since: number, timeoutMs = 30_000): Promise<number> {
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return performance.now() - since;
-    } catch {
-      // Not listening yet.
-    }
-    if (performance.now() - since > timeoutMs) throw new Error(`${url} did not answer within ${String(timeoutMs)} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-async function startProcess(entry: string, env: Record<string, string>, readyPath: string): Promise<RunningProcess & { startupMs: number }> {
-  const port = await freePort();
-  const started = performance.now();
-  const child = spawn(process.execPath, [entry], { env: { PATH: process.env.PATH, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
-  const baseUrl = `http://127.0.0.1:${String(port)}`;
-  const startupMs = await waitForOk(`${baseUrl}${readyPath}`, started);
-  return {
-    child,
-    baseUrl,
-    startupMs,
-    stop: async () => {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 function startServer(databasePath: string, variables: Record<string, string> = {}): Promise<RunningProcess & { startupMs: number }> {
   return startProcess(
     SERVER_ENTRY,
@@ -132,36 +85,11 @@ function startServer(databasePath: string, variables: Record<string, string> = {
   );
 }
 
-/** `pid` and its children: with WORKERS, the server is a primary and its workers. */
-function processTree(pid: number | undefined): number[] {
-  try {
-    const children = readFileSync(`/proc/${String(pid)}/task/${String(pid)}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-    return [pid ?? 0, ...children];
-  } catch {
-    return [pid ?? 0];
-  }
-}
-
-/** CPU seconds (user + system) the process `pid` and its children have used so far, from /proc (Linux). */
-function processCpuSeconds(pid: number | undefined): number {
-  return processTree(pid).reduce((total, each) => {
-    const fields = readFileSync(`/proc/${String(each)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
-    return total + (Number(fields[11]) + Number(fields[12])) / 100;
-  }, 0);
-}
-
-function ownCpuSeconds(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
-}
-
 function sampleRss(pid: number | undefined): () => number {
   let highest = 0;
   const read = () => {
     try {
-      const kilobytes = processTree(pid).map((each) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${String(each)}/status`, 'utf8'))?.[1] ?? 0));
-      highest = Math.max(highest, kilobytes.reduce((total, each) => total + each, 0) / 1024);
+      highest = Math.max(highest, residentSetMb(pid));
     } catch {
       // The process has gone; keep what was read.
     }
