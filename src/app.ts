@@ -2,7 +2,7 @@
  * The whole service as one Fastify plugin, and `buildApp()`, the one way to wire it into a
  * server: the standalone process, the tests and the examples all build the app through here.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import databasePlugin from '../plugins/database.js';
 import keyStorePlugin from '../plugins/key-store.js';
@@ -155,6 +155,11 @@ export const SECURITY_HEADERS = {
   'x-frame-options': 'DENY',
 } as const;
 
+/** What every response carries, whatever answers it: the security headers and the request id. */
+function setCommonHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
+}
+
 function withServiceLogging(logger: FastifyServerOptions['logger'], secret: string | undefined): Exclude<FastifyServerOptions['logger'], undefined> {
   if (logger === false || logger === undefined) return false;
   const base = serviceLoggerOptions({ secrets: [secret] });
@@ -178,7 +183,7 @@ export function buildApp({ logger = false, trustProxy = false, ...serviceOptions
     // A path that cannot even be percent-decoded names no route: a 404 like any unknown path.
     frameworkErrors: (error, request, reply) => {
       // Raised before any hook runs, so the headers every other response gets are set here.
-      void reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
+      setCommonHeaders(request, reply);
       void (error.code === 'FST_ERR_BAD_URL' ? sendNotFound(request, reply) : sendSafeError(error, request, reply));
     },
   });
@@ -186,7 +191,7 @@ export function buildApp({ logger = false, trustProxy = false, ...serviceOptions
   // Unknown paths are answered before any body is read, so a malformed body cannot make a 404 a 400.
   // A callback hook, not an async one: it runs on every request and would cost a promise each.
   app.addHook('onRequest', (request, reply, done) => {
-    void reply.headers(SECURITY_HEADERS).header('x-request-id', request.id);
+    setCommonHeaders(request, reply);
     if (!request.is404) {
       done();
       return;
