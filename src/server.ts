@@ -86,9 +86,18 @@ async function serve(config: ServerConfig): Promise<void> {
 /** With WORKERS and METRICS_PORT, the primary serves every worker's metrics summed (counters, histograms). */
 async function serveClusterMetrics(config: ServerConfig, log: Logger): Promise<void> {
   if (!config.metrics.enabled || config.metrics.port === undefined) return;
+  const { port } = config.metrics;
   const aggregator = new AggregatorRegistry();
-  const listener = await listenForMetrics({ host: config.host, port: config.metrics.port, exposition: () => aggregator.clusterMetrics(), contentType: aggregator.contentType });
-  log.info({ url: listener.url }, 'metrics listening');
+  try {
+    const listener = await listenForMetrics({ host: config.host, port, exposition: () => aggregator.clusterMetrics(), contentType: aggregator.contentType });
+    log.info({ url: listener.url }, 'metrics listening');
+  } catch (error) {
+    const explanation = describeStartupFailure(error, { ...config, port }, 'METRICS_PORT');
+    if (explanation === undefined) throw error;
+    // The workers end with the primary.
+    console.error(`Cannot start: ${explanation}`);
+    process.exit(1);
+  }
 }
 
 const config = configOrExit();

@@ -1,8 +1,9 @@
+import { createServer, type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { listenForMetrics } from '../src/metrics-server.js';
 import { basic, expectJsonError, manualClock, newTestDatabase, readyApp } from './helpers.js';
-import { metricsUrl, postAuth, startServer } from './server-process.js';
+import { metricsUrl, postAuth, runServerToExit, startServer } from './server-process.js';
 
 /** Every sample of a scrape, by series as Prometheus prints it: `name{label="value",...}`. */
 function parseExposition(text: string): Map<string, number> {
@@ -187,5 +188,17 @@ describe('the standalone server with METRICS_PORT', () => {
     expect(samples.get('process_resident_memory_bytes')).toBeGreaterThan(0);
     expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
     expect(await server.stop()).toBe(0);
+  });
+
+  it.each([['one process', {}], ['WORKERS=2', { WORKERS: '2' }]])('exits 1 naming METRICS_PORT when that port is taken (%s)', async (_name, variables) => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      taken.close();
+    });
+    const port = String((taken.address() as AddressInfo).port);
+    const { code, stderr } = await runServerToExit({ DATABASE_URL: await newTestDatabase(), PORT: '0', METRICS_PORT: port, ...variables });
+    expect(code).toBe(1);
+    expect(stderr).toContain(`Cannot start: METRICS_PORT ${port} is already in use on 127.0.0.1`);
   });
 });
