@@ -15,19 +15,17 @@ export const OPENAPI_PATH = '/docs/json';
  */
 export const OPTIONAL_BODY = 'x-optional-body';
 
-type SwaggerDocumentObject = Parameters<SwaggerTransformObject>[0];
-type OperationWithBody = { requestBody?: { required?: boolean } } & Record<string, unknown>;
+type OpenApiDocument = Extract<Parameters<SwaggerTransformObject>[0], { openapiObject: unknown }>['openapiObject'];
+type Operation = { requestBody: { required: boolean } } & Record<string, unknown>;
 
-function markOptionalBodies(document: SwaggerDocumentObject): ReturnType<SwaggerTransformObject> {
-  if (!('openapiObject' in document)) return document.swaggerObject;
-  for (const pathItem of Object.values(document.openapiObject.paths ?? {})) {
-    for (const operation of Object.values(pathItem ?? {}) as OperationWithBody[]) {
-      if (typeof operation !== 'object' || !(OPTIONAL_BODY in operation)) continue;
-      if (operation.requestBody !== undefined) operation.requestBody.required = false;
-      Reflect.deleteProperty(operation, OPTIONAL_BODY);
-    }
+function markOptionalBodies(document: OpenApiDocument): OpenApiDocument {
+  // A path item holds its operations, and may hold a summary or parameters beside them.
+  const operations = Object.values(document.paths ?? {}).flatMap((pathItem) => Object.values(pathItem ?? {}) as unknown[]);
+  for (const operation of operations.filter((value): value is Operation => typeof value === 'object' && value !== null && OPTIONAL_BODY in value)) {
+    operation.requestBody.required = false;
+    Reflect.deleteProperty(operation, OPTIONAL_BODY);
   }
-  return document.openapiObject;
+  return document;
 }
 
 const DESCRIPTION = [
@@ -41,7 +39,16 @@ const DESCRIPTION = [
  * (fastify-plugin), so the generator sees the routes registered after it beside it.
  */
 export const openApiRoutes = fp(async (app) => {
-  if (!app.hasPlugin('@fastify/swagger')) {
+  if (app.hasPlugin('@fastify/swagger')) {
+    // The host's document has its own security schemes, not ours, and @fastify/swagger fails to
+    // generate a document whose operations require a scheme it does not define.
+    app.addHook('onRoute', (route) => {
+      if (route.schema?.security === undefined) return;
+      const schema = { ...route.schema };
+      delete schema.security;
+      route.schema = schema;
+    });
+  } else {
     await app.register(swagger, {
       openapi: {
         openapi: '3.1.0',
@@ -60,9 +67,11 @@ export const openApiRoutes = fp(async (app) => {
           },
         },
       },
-      transformObject: markOptionalBodies,
+      // Registered with `openapi` options, so the document is always OpenAPI 3.
+      transformObject: (document) => markOptionalBodies((document as { openapiObject: OpenApiDocument }).openapiObject),
       // Shared schemas keep their own names in components/schemas (not def-0, def-1…).
-      refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === 'string' ? json.$id : `def-${String(index)}`) },
+      // The only shared schema, the error response, has an $id.
+      refResolver: { buildLocalReference: (json) => json.$id as string },
     });
   }
   app.get(OPENAPI_PATH, { schema: { hide: true } }, (_request, reply) => reply.send(app.swagger()));

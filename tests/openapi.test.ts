@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { describe, expect, it } from 'vitest';
+import swagger from '@fastify/swagger';
+import Fastify from 'fastify';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { jwksService } from '../src/app.js';
 import { expectJsonError, readyApp } from './helpers.js';
 
 interface Operation {
@@ -90,5 +93,21 @@ describe('GET /docs/json', () => {
     const post = await app.inject({ method: 'POST', url: '/docs/json' });
     expectJsonError(post, 405);
     expect(post.headers.allow).toBe('GET, HEAD');
+  });
+});
+
+describe('with a host app that has @fastify/swagger already', () => {
+  it('describes the service routes in the host document, beside the host app\'s own', async () => {
+    const app = Fastify();
+    onTestFinished(() => app.close());
+    await app.register(swagger, { openapi: { info: { title: 'host app', version: '3' } } });
+    app.get('/host-route', { schema: { summary: 'the host app\'s own' } }, () => ({ ok: true }));
+    await app.register(jwksService, { databaseUrl: ':memory:', rateLimit: false });
+    await app.ready();
+    const response = await app.inject({ method: 'GET', url: '/docs/json' });
+    expect(response.statusCode, response.body).toBe(200);
+    const document = response.json<OpenApiDocument>();
+    expect(document.info.title).toBe('host app');
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/host-route', '/auth', '/.well-known/jwks.json']));
   });
 });
