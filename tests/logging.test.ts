@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { REDACTED } from '../src/logging.js';
+import { REDACTED, scrubbedErrorSerializer } from '../src/logging.js';
 import { basic, readyApp } from './helpers.js';
 
 interface LogLine {
@@ -95,6 +95,18 @@ describe('redaction', () => {
     expect(careless).toMatchObject({ request: { headers: { authorization: REDACTED, cookie: REDACTED } }, body: { password: REDACTED }, NOT_MY_KEY: REDACTED, privateKeyPem: REDACTED });
     const carelessError = lines.map((line) => JSON.parse(line) as LogLine).find((line) => line.msg === 'careless error');
     expect(carelessError?.err).toMatchObject({ message: `could not import ${REDACTED} with ${REDACTED}` });
+  });
+
+  it('scrubs every string an error carries, in arrays and nested objects too, to a bounded depth', () => {
+    const secret = 'swordfish-0123456789';
+    const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----';
+    const error = Object.assign(new Error('failed'), { command: { name: 'auth', args: ['default', secret] }, detail: { nested: { pem, count: 3 } } });
+    const serialized = scrubbedErrorSerializer([secret])(error);
+    expect(serialized).toMatchObject({ message: 'failed', command: { name: 'auth', args: ['default', REDACTED] }, detail: { nested: { pem: REDACTED, count: 3 } } });
+    expect(JSON.stringify(serialized)).not.toContain(secret);
+    // Deeper than four levels, values are left as they are rather than walked without end.
+    const deep = Object.assign(new Error('deep'), { a: { b: { c: { d: 'left alone' } } } });
+    expect(scrubbedErrorSerializer([])(deep)).toMatchObject({ a: { b: { c: { d: 'left alone' } } } });
   });
 
   it('keeps a 500\'s details in the log, scrubbed, and out of the response', async () => {
