@@ -22,6 +22,18 @@ function configOrExit(): ServerConfig {
   }
 }
 
+/** The one-line explanation of a failure to listen on `port` (set by `portVariable`); a failure no setting explains is rethrown as it is. */
+function explainStartupFailure(error: unknown, config: ServerConfig, port: number, portVariable: string): string {
+  const explanation = describeStartupFailure(error, { ...config, port }, portVariable);
+  if (explanation === undefined) throw error;
+  return explanation;
+}
+
+function exitWith(explanation: string): never {
+  console.error(`Cannot start: ${explanation}`);
+  process.exit(1);
+}
+
 async function serve(config: ServerConfig): Promise<void> {
   const app = buildApp({
     databaseUrl: config.databaseUrl,
@@ -61,11 +73,9 @@ async function serve(config: ServerConfig): Promise<void> {
   }
 
   const failToStart = async (error: unknown, port: number, portVariable: string): Promise<never> => {
-    const explanation = describeStartupFailure(error, { ...config, port }, portVariable);
-    if (explanation === undefined) throw error;
-    console.error(`Cannot start: ${explanation}`);
+    const explanation = explainStartupFailure(error, config, port, portVariable);
     await app.close();
-    process.exit(1);
+    return exitWith(explanation);
   };
   await app.listen({ host: config.host, port: config.port }).catch((error: unknown) => failToStart(error, config.port, 'PORT'));
   if (metricsPort === undefined) return;
@@ -92,11 +102,8 @@ async function serveClusterMetrics(config: ServerConfig, log: Logger): Promise<v
     const listener = await listenForMetrics({ host: config.host, port, exposition: () => aggregator.clusterMetrics(), contentType: aggregator.contentType });
     log.info({ url: listener.url }, 'metrics listening');
   } catch (error) {
-    const explanation = describeStartupFailure(error, { ...config, port }, 'METRICS_PORT');
-    if (explanation === undefined) throw error;
     // The workers end with the primary.
-    console.error(`Cannot start: ${explanation}`);
-    process.exit(1);
+    exitWith(explainStartupFailure(error, config, port, 'METRICS_PORT'));
   }
 }
 
