@@ -1,6 +1,7 @@
 /**
  * Decorates the instance with the keyring, loaded (and the keys it needs generated) before the
- * server is ready, and runs its scheduler: an unref'd timer, so it never keeps a process alive.
+ * server is ready, and runs its scheduler once it is: an unref'd timer, so it never keeps a
+ * process alive.
  */
 import fp from 'fastify-plugin';
 import type { AlgorithmList } from '../src/algorithms.js';
@@ -24,7 +25,7 @@ export interface KeyringPluginOptions {
 }
 
 export default fp<KeyringPluginOptions>(
-  async (app, { algorithms, policy, expiredKeyRetentionSeconds, syncIntervalMs, clock }) => {
+  (app, { algorithms, policy, expiredKeyRetentionSeconds, syncIntervalMs, clock }, done) => {
     const keyring = createKeyring({
       keyStore: app.keyStore,
       algorithms,
@@ -43,12 +44,10 @@ export default fp<KeyringPluginOptions>(
         app.log.info({ kids }, 'pruned keys');
       },
     });
-    const { jwks } = await keyring.current();
-    app.log.info({ publishedKids: jwks.keys.map((jwk) => jwk.kid), algorithms }, 'keyring loaded');
     app.decorate('keyring', keyring);
 
     let step: Promise<void> | undefined;
-    const timer = setInterval(() => {
+    const runStep = (): void => {
       // A step that generates keys can outlast the interval; the next one waits its turn.
       step ??= keyring
         .sync()
@@ -58,12 +57,26 @@ export default fp<KeyringPluginOptions>(
         .finally(() => {
           step = undefined;
         });
-    }, syncIntervalMs).unref();
+    };
+    let timer: NodeJS.Timeout | undefined;
+
+    // Loading generates the keys a new database needs, on libuv's thread pool: the plugins and
+    // routes registered after this one are set up meanwhile, and the app is ready once it is done.
+    const loaded = keyring.current();
+    // Awaited by the hooks below: a failure stops the start, it is no unhandled rejection.
+    loaded.catch(() => undefined);
+    app.addHook('onReady', async () => {
+      const { jwks } = await loaded;
+      app.log.info({ publishedKids: jwks.keys.map((jwk) => jwk.kid), algorithms }, 'keyring loaded');
+      timer = setInterval(runStep, syncIntervalMs).unref();
+    });
     app.addHook('onClose', async () => {
       clearInterval(timer);
-      // The database closes after this plugin; a step still running must not find it gone.
+      // The database closes after this plugin; a load or step still running must not find it gone.
+      await loaded.catch(() => undefined);
       await step;
     });
+    done();
   },
   { name: 'jwks-keyring', fastify: '5.x', dependencies: ['jwks-key-store', 'jwks-metrics'] },
 );

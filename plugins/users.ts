@@ -1,6 +1,7 @@
 /** Decorates the instance with the user repository and the authenticator that checks credentials against it. */
 import fp from 'fastify-plugin';
-import { createAuthenticator, type Authenticator, type AuthMode } from '../src/authenticator.js';
+import type { AuthMode } from '../src/auth-modes.js';
+import { createAuthenticator, type Authenticator } from '../src/authenticator.js';
 import { createUserStore, type UserStore } from '../src/user-store.js';
 
 declare module 'fastify' {

@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { setTimeout } from 'node:timers/promises';
 import type { RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyContextConfig, FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import type { RateLimitSettings } from '../src/config.js';
 import { UNMATCHED_ROUTE, type ServiceMetrics } from '../src/metrics.js';
 
@@ -35,6 +34,8 @@ const REDIS_CONNECT_WAIT_MS = 1000;
  */
 export async function rateLimitStoreOptions(app: FastifyInstance, { redisUrl }: RateLimitSettings): Promise<Pick<RateLimitPluginOptions, 'redis' | 'nameSpace' | 'skipOnError'>> {
   if (redisUrl === undefined) return {};
+  // Loaded only when there is a Redis to count in: most servers count alone and start without it.
+  const { Redis } = await import('ioredis');
   // Short time-outs and one retry, as @fastify/rate-limit advises, and no queue while disconnected:
   // a slow or absent Redis must not hold requests up (a command that times out counts as a failure).
   const redis = new Redis(redisUrl, { connectTimeout: 500, commandTimeout: 250, maxRetriesPerRequest: 1, enableOfflineQueue: false });

@@ -1,14 +1,8 @@
 /** Decides, from the credentials of a `POST /auth`, whom a token is for, or that none is issued. */
+import type { AuthMode } from './auth-modes.js';
 import type { Credentials } from './basic-credentials.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
 import type { User, UserStore } from './user-store.js';
-
-/**
- * `demo`: anyone gets a token, but a registered user's password is checked.
- * `strict`: only a registered user with the right password gets a token.
- */
-export const AUTH_MODES = ['demo', 'strict'] as const;
-export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** The subject of a demo token requested without a username; no user may register it. */
 export const DEMO_SUBJECT = 'demo-user';

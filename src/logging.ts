@@ -2,8 +2,6 @@
  * How the service logs: pino JSON lines with credentials, secrets and private keys redacted, and
  * one line per request, tagged with a request id a proxy may supply.
  */
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { stdSerializers, type LoggerOptions } from 'pino';
 
@@ -83,13 +81,4 @@ export class OneLinePerRequest extends LogController {
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
     else reply.log.info(line, 'request completed');
   }
-}
-
-// What a proxy's X-Request-Id may be for us to log it as ours: short, and nothing that could forge structure.
-const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The request id: the caller's `X-Request-Id` when it is a plain token, a new UUID otherwise. */
-export function requestId(request: IncomingMessage): string {
-  const supplied = request.headers['x-request-id'];
-  return typeof supplied === 'string' && ACCEPTABLE_REQUEST_ID.test(supplied) ? supplied : randomUUID();
 }

@@ -1,9 +1,9 @@
 /** Opens the database behind the key store, SQLite or PostgreSQL, and brings its schema up to date. */
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationResultSet } from 'kysely';
-import pg from 'pg';
+import type { Pool } from 'pg';
 import { dialectOf } from './dialect.js';
-import { describeDatabaseLocation, IN_MEMORY_DATABASE, parseDatabaseUrl, type DatabaseLocation } from './location.js';
+import { DEFAULT_POOL_SIZE, describeDatabaseLocation, IN_MEMORY_DATABASE, parseDatabaseUrl, type DatabaseLocation } from './location.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { loadSqliteDriver, type SqliteDriver } from './sqlite-driver.js';
@@ -60,8 +60,6 @@ export interface OpenDatabaseOptions {
   onConnectionError?: (error: Error) => void;
 }
 
-export const DEFAULT_POOL_SIZE = 10;
-
 function openSqlite(SQLite: SqliteDriver, path: string, { mustExist = false }: OpenDatabaseOptions): BetterSqlite3.Database {
   let sqlite: BetterSqlite3.Database | undefined;
   try {
@@ -78,16 +76,17 @@ function openSqlite(SQLite: SqliteDriver, path: string, { mustExist = false }: O
   }
 }
 
-// Unix times, kids and counts are BIGINT in PostgreSQL, which pg returns as strings lest a value
-// beyond 2^53 lose precision; ours are far below it, and the store works with numbers.
-const postgresTypes = new pg.TypeOverrides();
-postgresTypes.setTypeParser(pg.types.builtins.INT8, Number);
-
-async function openPostgres(url: string, { poolSize = DEFAULT_POOL_SIZE, onConnectionError }: OpenDatabaseOptions): Promise<pg.Pool> {
+/** pg is loaded only for a PostgreSQL URL: a server on SQLite starts without it. */
+async function openPostgres(url: string, { poolSize = DEFAULT_POOL_SIZE, onConnectionError }: OpenDatabaseOptions): Promise<Pool> {
+  const { default: pg } = await import('pg');
+  // Unix times, kids and counts are BIGINT in PostgreSQL, which pg returns as strings lest a value
+  // beyond 2^53 lose precision; ours are far below it, and the store works with numbers.
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(pg.types.builtins.INT8, Number);
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
-    types: postgresTypes,
+    types,
     application_name: 'jwks-server',
     connectionTimeoutMillis: 10_000,
     // A process that hangs or is cut off in a transaction must not hold the write lock for long:

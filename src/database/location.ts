@@ -5,6 +5,9 @@ export type DatabaseLocation = { dialect: 'sqlite'; path: string } | { dialect: 
 
 export const IN_MEMORY_DATABASE = ':memory:';
 
+/** PostgreSQL: the most connections one process opens, unless DATABASE_POOL_SIZE says otherwise. */
+export const DEFAULT_POOL_SIZE = 10;
+
 /** DATABASE_URL names something this server cannot use. */
 export class DatabaseUrlError extends Error {
   override readonly name = 'DatabaseUrlError';
