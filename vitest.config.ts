@@ -15,16 +15,22 @@ const SQLITE_PROJECT_ONLY = [
   'tests/openapi.test.ts',
   'tests/property.test.ts',
   'tests/crash-safety.test.ts',
+  'tests/startup-listener.test.ts',
+  'tests/standalone-start.test.ts',
 ];
+
+// The course grader's timings are a contract (tests/grader-start.test.ts): checked first, alone,
+// with no other test file sharing the cores with the server's start.
+const GRADER_START = ['tests/grader-start.test.ts'];
 
 export default defineConfig({
   test: {
     // The whole route and store suite runs twice: on SQLite, and on PostgreSQL (tests/database.ts).
     projects: [
-      { extends: true, test: { name: 'sqlite', env: { TEST_DATABASE: 'sqlite' } } },
-      { extends: true, test: { name: 'postgres', exclude: SQLITE_PROJECT_ONLY, env: { TEST_DATABASE: 'postgres' } } },
+      { extends: true, test: { name: 'grader-start', include: GRADER_START, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'sqlite', include: ['tests/**/*.test.ts'], exclude: GRADER_START, env: { TEST_DATABASE: 'sqlite' }, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'postgres', include: ['tests/**/*.test.ts'], exclude: [...SQLITE_PROJECT_ONLY, ...GRADER_START], env: { TEST_DATABASE: 'postgres' }, sequence: { groupOrder: 1 } } },
     ],
-    include: ['tests/**/*.test.ts'],
     // The end-to-end tests run the built server, so the build comes first.
     globalSetup: ['tests/global-setup.ts'],
     setupFiles: ['tests/pregenerated-rsa-keys.ts'],
@@ -34,7 +40,7 @@ export default defineConfig({
       provider: 'v8',
       include: ['src/**/*.ts', 'plugins/**/*.ts', 'routes/**/*.ts'],
       // Run only as separate processes (the end-to-end and multi-instance tests), where in-process coverage cannot see them.
-      exclude: ['src/server.ts', 'src/cluster.ts'],
+      exclude: ['src/server.ts', 'src/standalone.ts', 'src/cluster.ts'],
       reporter: ['text', 'json-summary'],
       thresholds: { lines: 98, branches: 95 },
     },

@@ -41,7 +41,7 @@ const EXPIRED_KEYS = 100_000;
 const USERS = 1_000;
 const TEN_YEARS = String(10 * 365 * 24 * 3600);
 
-const SERVER_ENTRY = fileURLToPath(new URL('../src/server.js', import.meta.url));
+const SERVER_ENTRY = fileURLToPath(new URL('../server/server.js', import.meta.url));
 const BARE_SERVER_ENTRY = fileURLToPath(new URL('./bare-server.js', import.meta.url));
 const SIGN_WORKER = new URL('./sign-worker.js', import.meta.url);
 const RESULTS_FILE = fileURLToPath(new URL('../../bench/results.json', import.meta.url));

@@ -1,5 +1,5 @@
 /**
- * `npm run soak`: a steady mixed load on the built server (`dist/src/server.js`, its default
+ * `npm run soak`: a steady mixed load on the built server (`dist/server/server.js`, its default
  * configuration, rate limit on) on 127.0.0.1 for a bounded time, watching the server's memory.
  * Mostly key fetches and tokens, a few registrations, at a fixed offered rate (`--rate`, 1,000
  * requests a second by default) sent from many loopback addresses, each below the rate limit, and
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { openDatabase } from '../src/database/connection.js';
 import { ownCpuSeconds, processCpuSeconds, residentSetMb, startProcess, type RunningProcess } from './server-process.js';
 
-const SERVER_ENTRY = fileURLToPath(new URL('../src/server.js', import.meta.url));
+const SERVER_ENTRY = fileURLToPath(new URL('../server/server.js', import.meta.url));
 const RESULTS_FILE = fileURLToPath(new URL('../../bench/soak-results.json', import.meta.url));
 
 const ENDPOINTS = ['GET /.well-known/jwks.json', 'GET /.well-known/{kid}.json', 'POST /auth', 'POST /register'] as const;

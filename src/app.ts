@@ -13,9 +13,10 @@ import usersPlugin from '../plugins/users.js';
 import { sendNotFound, sendSafeError } from '../routes/http.js';
 import { serviceRoutes } from '../routes/index.js';
 import { systemClock, type Clock } from './clock.js';
-import { OneLinePerRequest, requestId, serviceLoggerOptions } from './logging.js';
+import { requestId, SECURITY_HEADERS, SERVER_LIMITS } from './http-defaults.js';
+import { OneLinePerRequest, serviceLoggerOptions } from './logging.js';
 import { UNMATCHED_ROUTE } from './metrics.js';
-import type { AuthMode } from './authenticator.js';
+import type { AuthMode } from './auth-modes.js';
 import { DEFAULT_ALGORITHMS, type AlgorithmList } from './algorithms.js';
 import {
   DEFAULT_EXPIRED_KEY_RETENTION_SECONDS,
@@ -123,37 +124,12 @@ export interface AppOptions extends JwksServiceOptions {
   logger?: FastifyServerOptions['logger'];
   /** Fastify's trustProxy option: which proxies' X-Forwarded-For gives the client IP. Default: none. */
   trustProxy?: boolean | string;
+  /**
+   * Fastify's serverFactory option: serve on a Node.js server of your own. The standalone server
+   * gives the one it bound before the app loaded (src/startup-listener.ts).
+   */
+  serverFactory?: FastifyServerOptions['serverFactory'];
 }
-
-/** The request and connection limits of the standalone server (README: Operations). */
-export const SERVER_LIMITS = {
-  /** The largest request body; `POST /auth` takes at most 8 KiB. Credentials and registrations are far smaller. */
-  bodyLimitBytes: 16 * 1024,
-  /** A client must send its request headers within this long (slow-header attacks)… */
-  headersTimeoutMs: 10_000,
-  /** …and its whole request within this long. */
-  requestTimeoutMs: 30_000,
-  /** An idle keep-alive connection is kept this long: longer than the 60 s idle time-out of common load balancers, so they close first. */
-  keepAliveTimeoutMs: 72_000,
-  /** A connection on which nothing at all moves for this long is closed. */
-  connectionTimeoutMs: 120_000,
-  /** How often Node.js checks the headers and request time-outs (its default, 30 s, would let them overrun by that much). */
-  timeoutCheckIntervalMs: 1000,
-} as const;
-
-/**
- * Sent with every response. The service serves JSON to programs: no page of it is ever rendered,
- * framed or allowed to load anything, and a token never lands in a cache unless a route says so
- * (the public key documents do).
- */
-export const SECURITY_HEADERS = {
-  'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
-  'strict-transport-security': 'max-age=31536000; includeSubDomains',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-} as const;
 
 /** What every response carries, whatever answers it: the security headers and the request id. */
 function setCommonHeaders(request: FastifyRequest, reply: FastifyReply): void {
@@ -167,8 +143,9 @@ function withServiceLogging(logger: FastifyServerOptions['logger'], secret: stri
 }
 
 /** A Fastify instance with the service registered; call `ready()` or `listen()` on it. */
-export function buildApp({ logger = false, trustProxy = false, ...serviceOptions }: AppOptions): FastifyInstance {
+export function buildApp({ logger = false, trustProxy = false, serverFactory, ...serviceOptions }: AppOptions): FastifyInstance {
   const app = Fastify({
+    ...(serverFactory === undefined ? {} : { serverFactory }),
     logger: withServiceLogging(logger, serviceOptions.keyEncryptionSecret),
     logController: new OneLinePerRequest(),
     genReqId: requestId,

@@ -4,7 +4,11 @@
  * them all on SIGTERM or SIGINT. It opens no database and serves nothing itself.
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
+import type { ServerConfig } from './config.js';
+import { listenForMetrics } from './metrics-server.js';
+import { exitForStartupFailure } from './startup-failure.js';
 
 /**
  * What the primary sends a worker to make it shut down gracefully. Not a signal: a terminal's
@@ -13,14 +17,20 @@ import type { Logger } from 'pino';
  */
 export const SHUTDOWN_MESSAGE = 'jwks-server:shutdown';
 
-// A worker that keeps dying is restarted after 1 s, 2 s, 4 s… up to 30 s, until one listens again.
+/**
+ * What a worker sends its primary once it serves. Not the worker's `listening` event: a worker
+ * binds the port before its app loads, and a start that fails after that is still a failed start.
+ */
+export const READY_MESSAGE = 'jwks-server:ready';
+
+// A worker that keeps dying is restarted after 1 s, 2 s, 4 s… up to 30 s, until one serves again.
 const FIRST_RESTART_DELAY_MS = 1000;
 const MAX_RESTART_DELAY_MS = 30_000;
 
 /** Each worker runs the ordinary standalone server; they share keys through the database. */
-export function superviseWorkers(count: number, log: Logger): void {
+function superviseWorkers(count: number, log: Logger): void {
   const live = new Set<Worker>();
-  const listened = new WeakSet<Worker>();
+  const ready = new WeakSet<Worker>();
   let everyWorkerStarted = false;
   let stopping = false;
   let failedRestarts = 0;
@@ -28,10 +38,11 @@ export function superviseWorkers(count: number, log: Logger): void {
   function fork(): void {
     const worker = cluster.fork();
     live.add(worker);
-    worker.on('listening', () => {
-      listened.add(worker);
+    worker.on('message', (message) => {
+      if (message !== READY_MESSAGE) return;
+      ready.add(worker);
       failedRestarts = 0;
-      everyWorkerStarted ||= live.size === count && [...live].every((each) => listened.has(each));
+      everyWorkerStarted ||= live.size === count && [...live].every((each) => ready.has(each));
     });
   }
 
@@ -49,7 +60,7 @@ export function superviseWorkers(count: number, log: Logger): void {
       log.info('every worker has stopped');
       process.exit();
     }
-    // Until every worker has listened once, a worker that fails to start means a setting or the
+    // Until every worker has served once, a worker that fails to start means a setting or the
     // database is wrong, and so would its replacement be: stop rather than restart it in a loop.
     if (!everyWorkerStarted) {
       log.error({ pid: worker.process.pid, code, signal }, 'a worker failed to start; stopping');
@@ -58,8 +69,8 @@ export function superviseWorkers(count: number, log: Logger): void {
       if (live.size === 0) process.exit();
       return;
     }
-    const delay = listened.has(worker) ? 0 : Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** failedRestarts);
-    if (!listened.has(worker)) failedRestarts += 1;
+    const delay = ready.has(worker) ? 0 : Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** failedRestarts);
+    if (!ready.has(worker)) failedRestarts += 1;
     log.error({ pid: worker.process.pid, code, signal, restartInMs: delay }, 'a worker stopped; starting another');
     setTimeout(() => {
       if (!stopping) fork();
@@ -70,4 +81,25 @@ export function superviseWorkers(count: number, log: Logger): void {
   process.on('SIGINT', stop);
   log.info({ workers: count }, 'starting workers');
   for (let started = 0; started < count; started += 1) fork();
+}
+
+/** With METRICS_PORT, the primary serves every worker's metrics summed (counters, histograms). */
+async function serveClusterMetrics(config: ServerConfig, log: Logger): Promise<void> {
+  if (!config.metrics.enabled || config.metrics.port === undefined) return;
+  const { port } = config.metrics;
+  const aggregator = new AggregatorRegistry();
+  try {
+    const listener = await listenForMetrics({ host: config.host, port, exposition: () => aggregator.clusterMetrics(), contentType: aggregator.contentType });
+    log.info({ url: listener.url }, 'metrics listening');
+  } catch (error) {
+    // The workers end with the primary.
+    exitForStartupFailure(error, { ...config, port }, 'METRICS_PORT');
+  }
+}
+
+/** The primary of WORKERS: starts and supervises the workers, and serves their metrics. */
+export async function runPrimary(config: ServerConfig): Promise<void> {
+  const log = pino({ level: config.logLevel });
+  superviseWorkers(config.workers, log);
+  await serveClusterMetrics(config, log);
 }

@@ -34,3 +34,14 @@ export function describeStartupFailure(error: unknown, config: Pick<ServerConfig
       return undefined;
   }
 }
+
+/**
+ * Says in one line why the server cannot start, naming the setting at fault, and exits 1; a
+ * failure no setting explains is rethrown as it is, to end the process with its stack.
+ */
+export function exitForStartupFailure(error: unknown, config: Pick<ServerConfig, 'host' | 'port' | 'databaseUrl'>, portVariable = 'PORT'): never {
+  const explanation = describeStartupFailure(error, config, portVariable);
+  if (explanation === undefined) throw error;
+  console.error(`Cannot start: ${explanation}`);
+  process.exit(1);
+}

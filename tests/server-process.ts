@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished } from 'vitest';
 import { serverEnvironment } from './helpers.js';
 
-export const SERVER_ENTRY = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
+export const SERVER_ENTRY = fileURLToPath(new URL('../dist/server/server.js', import.meta.url));
 export const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 
 export interface RunningServer {
@@ -20,7 +20,7 @@ export interface RunningServer {
 }
 
 /**
- * `node dist/src/server.js` on loopback with `variables`, in a process group of its own that is
+ * `node dist/server/server.js` on loopback with `variables`, in a process group of its own that is
  * killed when the test ends, so that a test that fails stops the workers of WORKERS too.
  */
 function spawnServer(variables: Record<string, string>, cwd = process.cwd()): ChildProcessByStdio<null, Readable, Readable> {
@@ -45,7 +45,7 @@ export async function runServerToExit(variables: Record<string, string>): Promis
   return { code, stdout, stderr };
 }
 
-/** Starts `node dist/src/server.js` on a free loopback port (PORT=0) and waits until it listens. */
+/** Starts `node dist/server/server.js` on a free loopback port (PORT=0) and waits until it listens. */
 export async function startServer(variables: Record<string, string>, cwd = process.cwd()): Promise<RunningServer> {
   const child = spawnServer({ PORT: '0', ...variables }, cwd);
   child.stderr.pipe(process.stderr);

@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DatabaseOpenError, MigrationError } from '../src/database/connection.js';
 import { KeyEncryptionError } from '../src/key-cipher.js';
-import { describeStartupFailure } from '../src/startup-failure.js';
+import { describeStartupFailure, exitForStartupFailure } from '../src/startup-failure.js';
 
 const config = { host: '198.51.100.7', port: 8443, databaseUrl: '/var/lib/jwks/keys.db' };
 
@@ -42,5 +42,26 @@ describe('describeStartupFailure', () => {
     expect(describeStartupFailure(new TypeError('a bug'), config)).toBeUndefined();
     expect(describeStartupFailure(systemError('ENOMEM'), config)).toBeUndefined();
     expect(describeStartupFailure('not even an error', config)).toBeUndefined();
+  });
+});
+
+describe('exitForStartupFailure', () => {
+  it('prints the explanation in one line and exits 1', () => {
+    const exit = vi.spyOn(process, 'exit').mockImplementation(() => {
+      throw new Error('exited');
+    });
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    onTestFinished(() => {
+      exit.mockRestore();
+      printed.mockRestore();
+    });
+    expect(() => exitForStartupFailure(systemError('EADDRINUSE'), config)).toThrow('exited');
+    expect(printed).toHaveBeenCalledExactlyOnceWith('Cannot start: PORT 8443 is already in use on 198.51.100.7');
+    expect(exit).toHaveBeenCalledExactlyOnceWith(1);
+  });
+
+  it('rethrows a failure no setting explains, for the process to end with its stack', () => {
+    const bug = new TypeError('a bug');
+    expect(() => exitForStartupFailure(bug, config)).toThrow(bug);
   });
 });
