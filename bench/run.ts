@@ -2,8 +2,8 @@
  * `npm run bench`: drives the built server on a loopback port with autocannon and sets every
  * figure beside its baseline, measured in the same run: the key endpoints against a bare Fastify
  * route sending the same bytes, `POST /auth` against the machine's signing limit. Then the same
- * with 100,000 expired keys and 1,000 users in the database, the start-up time and the longest
- * event-loop stall while keys are generated; then WORKERS and PostgreSQL (BENCH_POSTGRES_URL)
+ * with 100,000 expired keys and 1,000 users in the database, the time from launch to first answer
+ * (npm start and node, new and existing database), the longest event-loop stall while keys are generated; then WORKERS and PostgreSQL (BENCH_POSTGRES_URL)
  * against one process on SQLite. Prints a table and writes bench/results.json.
  * `--quick` shortens every run and leaves out the large database (a smoke test, not figures to
  * report) and leaves results.json alone.
@@ -25,6 +25,7 @@ import { keyState } from '../src/key-lifecycle.js';
 import { createKeyStore } from '../src/key-store.js';
 import { createKeyring } from '../src/keyring.js';
 import { hashPassword } from '../src/passwords.js';
+import { measureLaunch, type LaunchResults } from './launch.js';
 import { ownCpuSeconds, processCpuSeconds, residentSetMb, startProcess, type RunningProcess } from './server-process.js';
 import { measureSigningStrategies } from './signing-strategies.js';
 
@@ -370,12 +371,19 @@ function printTable(label: string, scenarios: readonly Scenario[]): void {
   );
 }
 
+function printLaunch({ launches, nodeAloneMs, figures }: LaunchResults): void {
+  console.log(`\nLaunch to first answer of POST /auth (median of ${String(launches)}; Node.js alone, node -e 0: ${String(nodeAloneMs)} ms)`);
+  console.table(figures.map(({ command, database, portBoundMs, firstAnswerMs }) => ({ command, database, 'port bound ms': portBoundMs, 'first answer ms': firstAnswerMs })));
+}
+
 const directory = mkdtempSync(join(tmpdir(), 'jwks-bench-'));
 try {
   const smallDatabase = join(directory, 'small.db');
   const largeDatabase = join(directory, 'large.db');
   // First, while this process is fresh: the garbage of seeding 100,000 rows would add its own pauses.
   const eventLoop = await keyGenerationStall(directory);
+  console.error('launch to first answer');
+  const launch = await measureLaunch(directory, QUICK ? 1 : 5);
   console.error('creating the databases');
   await (await startServer(smallDatabase)).stop();
   // A quick run leaves the large database out: seeding and measuring it is most of its time.
@@ -402,12 +410,14 @@ try {
     })),
     scaleOut,
     eventLoop,
+    launch,
     prune,
     signingStrategies,
   };
   printTable('Small database (a few keys per algorithm)', small.scenarios);
   if (large !== undefined) printTable(`Large database (${String(EXPIRED_KEYS)} expired keys, ${String(USERS)} users)`, large.scenarios);
   printTable('Scale-out on this machine, against one process on SQLite', scaleOut);
+  printLaunch(launch);
   console.log(`\nStart-up to first JWKS, existing database (median of 3): small ${String(small.startupMs)} ms, large ${large === undefined ? 'not measured' : `${String(large.startupMs)} ms`}`);
   console.log('\nSigning RS256 with 50 signatures in flight, no HTTP:');
   console.table(signingStrategies);
