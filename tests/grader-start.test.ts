@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, symlinkSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { DEFAULT_DATABASE_PATH } from '../src/config.js';
 import { basic, serverEnvironment, temporaryDirectory } from './helpers.js';
+import { freePort } from './server-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The grader's wait between launching the run command and its first request, and its HTTP time-out. */
@@ -32,14 +32,6 @@ function projectFolder({ built }: { built: boolean }): string {
   if (built) cpSync(join(ROOT, 'dist'), join(directory, 'dist'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(directory, 'node_modules'));
   return directory;
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  return port;
 }
 
 /** `npm start` through the npm that runs this suite (npm test), else the one on the PATH. */

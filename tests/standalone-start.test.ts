@@ -6,15 +6,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { runServerToExit } from './server-process.js';
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  return port;
-}
+import { freePort, runServerToExit } from './server-process.js';
 
 /** A TCP server that accepts connections and never answers: a PostgreSQL that hangs. */
 async function silentDatabaseServer(): Promise<{ port: number; connected: Promise<net.Socket> }> {
