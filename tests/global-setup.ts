@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -61,14 +61,23 @@ function machineHasPostgres(): boolean {
   const { PG_BIN } = process.env;
   if (PG_BIN !== undefined && PG_BIN !== '') return true;
   try {
-    return readdirSync('/usr/lib/postgresql').some((version) => existsSync(`/usr/lib/postgresql/${version}/bin/initdb`));
+    return readdirSync('/usr/lib/postgresql').some((version) => isExecutable(`/usr/lib/postgresql/${version}/bin/initdb`));
+  } catch {
+    return false;
+  }
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
   } catch {
     return false;
   }
 }
 
 function machineHasRedis(): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((directory) => directory !== '' && existsSync(join(directory, 'redis-server')));
+  return (process.env.PATH ?? '').split(delimiter).some((directory) => directory !== '' && isExecutable(join(directory, 'redis-server')));
 }
 
 /**
