@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Run once, in the SQLite project: tests that touch no database, and the admin CLI's own suite,
@@ -34,6 +35,9 @@ export default defineConfig({
     // The end-to-end tests run the built server, so the build comes first.
     globalSetup: ['tests/global-setup.ts'],
     setupFiles: ['tests/pregenerated-rsa-keys.ts'],
+    // Vitest's default, one worker fewer than the cores, is a single worker on two cores, idle
+    // while the tests wait on the servers, processes and databases they drive.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 30_000,
     hookTimeout: 60_000,
     coverage: {

@@ -40,6 +40,8 @@ function superviseWorkers(count: number, log: Logger): void {
     live.add(worker);
     worker.on('message', (message) => {
       if (message !== READY_MESSAGE) return;
+      // A worker that was still loading when the shutdown began may not have heard it.
+      if (stopping) worker.send(SHUTDOWN_MESSAGE);
       ready.add(worker);
       failedRestarts = 0;
       everyWorkerStarted ||= live.size === count && [...live].every((each) => ready.has(each));

@@ -14,7 +14,8 @@ import { listenForMetrics, type MetricsListener } from './metrics-server.js';
 import type { StartupListener } from './startup-listener.js';
 import { exitForStartupFailure } from './startup-failure.js';
 
-export async function serve(config: ServerConfig, listener: StartupListener): Promise<void> {
+/** Serves on `listener`, bound at `url` already, or bound here once the app is ready when no `url` is given (a worker of WORKERS). */
+export async function serve(config: ServerConfig, listener: StartupListener, url: string | undefined): Promise<void> {
   let handleRequest: RequestListener | undefined;
   const app = buildApp({
     databaseUrl: config.databaseUrl,
@@ -75,8 +76,10 @@ export async function serve(config: ServerConfig, listener: StartupListener): Pr
     await failToStart(error, config.port, 'PORT');
   }
   if (handleRequest === undefined) throw new Error('Fastify did not ask for a server');
-  listener.serve(handleRequest);
-  app.log.info(`Server listening at ${listener.url}`);
+  const listening = url ?? (await listener.listen(config).catch((error: unknown) => failToStart(error, config.port, 'PORT')));
+  // A shutdown that came while the app loaded has closed the listener already.
+  if (!listener.serve(handleRequest)) return;
+  app.log.info(`Server listening at ${listening}`);
   if (worker) process.send?.(READY_MESSAGE);
   if (metricsPort === undefined) return;
   // Workers answer the primary's requests for their metrics; the primary listens (src/cluster.ts).

@@ -10,12 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { requestId, SECURITY_HEADERS, SERVER_LIMITS } from './http-defaults.js';
 
 export interface StartupListener {
-  /** The listening Node.js server: Fastify serves on it through its `serverFactory` option. */
+  /** The Node.js server: Fastify serves on it through its `serverFactory` option. */
   readonly server: Server;
-  /** Where it listens, as `http://address:port`. */
-  readonly url: string;
-  /** Hands the requests held so far, in the order they came, and every later one to `handler`. */
-  serve(handler: RequestListener): void;
+  /** Binds `host`:`port`; resolves with where it listens, as `http://address:port`. */
+  listen(address: { host: string; port: number }): Promise<string>;
+  /**
+   * Hands the requests held so far, in the order they came (but those whose client has gone), and
+   * every later one to `handler`. False, and nothing served, once the listener is closing.
+   */
+  serve(handler: RequestListener): boolean;
   /**
    * Stops accepting connections and resolves once every open one has ended. Requests still held
    * (the app never became ready) are answered 503. Safe to call more than once.
@@ -58,8 +61,8 @@ function urlOf(address: AddressInfo): string {
   return `http://${host}:${String(address.port)}`;
 }
 
-/** A server with the limits the app's own would have (SERVER_LIMITS), listening on `host`:`port`. */
-export async function listenAtOnce({ host, port }: { host: string; port: number }): Promise<StartupListener> {
+/** A server with the limits the app's own would have (SERVER_LIMITS), holding requests until told whom to serve them to. */
+export function startupListener(): StartupListener {
   const server = http.createServer({
     headersTimeout: SERVER_LIMITS.headersTimeoutMs,
     requestTimeout: SERVER_LIMITS.requestTimeoutMs,
@@ -73,28 +76,33 @@ export async function listenAtOnce({ host, port }: { host: string; port: number 
     if (!answerProbe(request, response)) held.push({ request, response });
   };
   server.on('request', hold);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 
   let closed: Promise<void> | undefined;
   return {
     server,
-    url: urlOf(server.address() as AddressInfo),
+    listen: ({ host, port }) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port }, () => {
+          server.off('error', reject);
+          resolve(urlOf(server.address() as AddressInfo));
+        });
+      }),
     serve(handler) {
-      if (closed !== undefined) return;
+      if (closed !== undefined) return false;
       server.off('request', hold).on('request', handler);
-      for (const { request, response } of held.splice(0)) handler(request, response);
+      for (const { request, response } of held.splice(0)) {
+        // A client that gave up while the app loaded has nothing left to answer.
+        if (!request.socket.destroyed) handler(request, response);
+      }
+      return true;
     },
     close() {
       closed ??= new Promise((resolve) => {
         for (const { request, response } of held.splice(0)) {
           sendJson(request, response, 503, { statusCode: 503, error: 'Service Unavailable', message: 'the server stopped before it was ready' }, { connection: 'close' });
         }
+        // Called with ERR_SERVER_NOT_RUNNING when it never listened: closed all the same.
         server.close(() => {
           resolve();
         });

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { generatePrivateKeyPem } from '../src/key-generation.js';
@@ -21,11 +20,9 @@ const RSA_KEY_POOL_SIZE = 32;
 
 const SERVICES_SCRIPT = new URL('throwaway-services.sh', import.meta.url).pathname;
 
-/** Builds dist/ once per run, as `npm run build` does, so that the end-to-end tests start the very server `npm start` runs. */
+/** Builds dist/ once per run (`npm run build`), so that the end-to-end tests start the very server `npm start` runs. */
 function build(): void {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-  execFileSync(process.execPath, ['scripts/bundle.js'], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['scripts/build.js'], { stdio: 'inherit' });
 }
 
 interface Service {

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { SECURITY_HEADERS, SERVER_LIMITS } from '../src/http-defaults.js';
-import { listenAtOnce, type StartupListener } from '../src/startup-listener.js';
+import { startupListener, type StartupListener } from '../src/startup-listener.js';
 
 interface Answer {
   status: number;
@@ -29,10 +29,11 @@ function request(url: string, method = 'GET', body?: string): Promise<Answer> {
   });
 }
 
-async function listener(): Promise<StartupListener> {
-  const started = await listenAtOnce({ host: '127.0.0.1', port: 0 });
+/** A listener bound to a free loopback port, closed when the test ends. */
+async function listener(): Promise<StartupListener & { url: string }> {
+  const started = startupListener();
   onTestFinished(() => started.close());
-  return started;
+  return Object.assign(started, { url: await started.listen({ host: '127.0.0.1', port: 0 }) });
 }
 
 /** Whether `answer` has settled after the event loop has had time to deliver an answer. */
@@ -48,7 +49,7 @@ function expectCommonHeaders(headers: IncomingHttpHeaders): void {
   expect(headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
 }
 
-describe('listenAtOnce', () => {
+describe('startupListener', () => {
   it('accepts connections at once and holds their requests until the app serves them, in order', async () => {
     const started = await listener();
     expect(started.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -102,13 +103,39 @@ describe('listenAtOnce', () => {
     expect(started.server.listening).toBe(false);
     // A second close is harmless, and nothing is served after one.
     await started.close();
-    started.serve(() => {
-      throw new Error('served after close');
-    });
+    expect(
+      started.serve(() => {
+        throw new Error('served after close');
+      }),
+    ).toBe(false);
     const port = Number(new URL(started.url).port);
     const again = net.createServer().listen(port, '127.0.0.1');
     await once(again, 'listening');
     again.close();
+  });
+
+  it('hands the app no request whose client gave up while it waited', async () => {
+    const started = await listener();
+    const gone = http.request(`${started.url}/gone`, { method: 'POST', agent: false });
+    gone.on('error', () => undefined);
+    gone.end();
+    const kept = request(`${started.url}/kept`);
+    await sleep(100);
+    gone.destroy();
+    await sleep(100);
+    const served: string[] = [];
+    started.serve((incoming, response) => {
+      served.push(String(incoming.url));
+      response.end('ok');
+    });
+    expect((await kept).body).toBe('ok');
+    expect(served).toEqual(['/kept']);
+  });
+
+  it('closes without ever having listened', async () => {
+    const never = startupListener();
+    await never.close();
+    expect(never.server.listening).toBe(false);
   });
 
   it('carries the limits the app would set on a server of its own', async () => {
@@ -122,7 +149,10 @@ describe('listenAtOnce', () => {
   it('fails when the port is taken, leaving nothing bound', async () => {
     const taken = await listener();
     const port = Number(new URL(taken.url).port);
-    await expect(listenAtOnce({ host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    const second = startupListener();
+    await expect(second.listen({ host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(second.server.listening).toBe(false);
+    await second.close();
   });
 
   it('serves a request held while the app started through the app, as the standalone server does', async () => {
