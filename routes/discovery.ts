@@ -3,10 +3,10 @@
  * GET /.well-known/oauth-authorization-server (RFC 8414): where the keys and the token endpoint are.
  */
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
-import { cachedDocument, type CachedDocument } from '../src/cached-document.js';
+import { cachedDocument, type CachedDocument } from '../src/keys/cached-document.js';
 import { sendPublicDocument } from './http.js';
 import { discoveryResponse, errorResponses, notModifiedResponse } from './schemas.js';
-import { PUBLIC_DOCUMENT_CONFIG, type WellKnownRoutesOptions } from './well-known.js';
+import { PUBLIC_DOCUMENT_CONFIG, type WellKnownRoutesOptions } from './well-known-settings.js';
 
 export const OPENID_CONFIGURATION_PATH = '/openid-configuration';
 export const AUTHORIZATION_SERVER_METADATA_PATH = '/oauth-authorization-server';

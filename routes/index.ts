@@ -4,7 +4,7 @@ import rateLimitPlugin from '@fastify/rate-limit';
 import sensible from '@fastify/sensible';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { authRoutes } from './auth.js';
-import { UNMATCHED_ROUTE } from '../src/metrics.js';
+import { UNMATCHED_ROUTE } from '../src/server/metrics.js';
 import { healthRoutes } from './health.js';
 import { sendSafeError } from './http.js';
 import { metricsRoutes } from './metrics.js';
@@ -12,7 +12,8 @@ import { openApiRoutes } from './openapi.js';
 import { rateLimitStoreOptions, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponse } from './schemas.js';
 import { userRoutes } from './users.js';
-import { WELL_KNOWN_PREFIX, wellKnownRoutes, type WellKnownRoutesOptions } from './well-known.js';
+import { wellKnownRoutes } from './well-known.js';
+import { WELL_KNOWN_PREFIX, type WellKnownRoutesOptions } from './well-known-settings.js';
 
 export interface ServiceRoutesOptions extends RateLimitedRoutesOptions {
   issuer: string;

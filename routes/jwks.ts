@@ -1,9 +1,9 @@
 /** GET /.well-known/jwks.json and GET /.well-known/{kid}.json: the published public keys. */
 import type { FastifyPluginCallback, FastifyReply } from 'fastify';
-import type { KeyringSnapshot } from '../src/keyring.js';
+import type { KeyringSnapshot } from '../src/keys/keyring.js';
 import { allowAnyOrigin, sendPublicDocument } from './http.js';
 import { describedError, errorResponses, jwksResponse, notModifiedResponse } from './schemas.js';
-import { PUBLIC_DOCUMENT_CONFIG, type WellKnownRoutesOptions } from './well-known.js';
+import { PUBLIC_DOCUMENT_CONFIG, type WellKnownRoutesOptions } from './well-known-settings.js';
 
 export const JWKS_PATH = '/jwks.json';
 export const SINGLE_KEY_PATH = '/:kid.json';

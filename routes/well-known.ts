@@ -7,22 +7,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { AUTHORIZATION_SERVER_METADATA_PATH, discoveryRoutes, OPENID_CONFIGURATION_PATH } from './discovery.js';
 import { rejectOtherMethods, sendNotFound } from './http.js';
 import { JWKS_PATH, jwksRoutes, SINGLE_KEY_PATH } from './jwks.js';
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Read by @fastify/cors (its types do not declare it): `false` skips its hook on the route. */
-    cors?: false;
-  }
-}
-
-export const WELL_KNOWN_PREFIX = '/.well-known';
-
-export interface WellKnownRoutesOptions {
-  /** Cache-Control max-age of every document here. */
-  maxAgeSeconds: number;
-  issuer: string;
-  audience: string | undefined;
-}
+import type { WellKnownRoutesOptions } from './well-known-settings.js';
 
 const READ_ONLY_CORS: FastifyCorsOptions = {
   origin: '*',
@@ -32,12 +17,8 @@ const READ_ONLY_CORS: FastifyCorsOptions = {
   maxAge: 86_400,
 };
 
-/** Route config of the GET routes here: they set their CORS header themselves (see allowAnyOrigin). */
-export const PUBLIC_DOCUMENT_CONFIG = { cors: false } as const;
-
 // The same paths the GET routes serve: `:kid.json` matches one path segment ending in `.json`.
 const SERVED_PATH = /^\/\.well-known\/(?:[^/?]+\.json|openid-configuration|oauth-authorization-server)(?:\?|$)/;
-
 
 export const wellKnownRoutes: FastifyPluginAsync<WellKnownRoutesOptions> = async (app, { maxAgeSeconds, issuer, audience }) => {
   // Only these: Fastify's own options (the prefix among them) must not reach the children too.
