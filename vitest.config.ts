@@ -44,7 +44,7 @@ export default defineConfig({
       provider: 'v8',
       include: ['src/**/*.ts', 'plugins/**/*.ts', 'routes/**/*.ts'],
       // Run only as separate processes (the end-to-end and multi-instance tests), where in-process coverage cannot see them.
-      exclude: ['src/server.ts', 'src/standalone.ts', 'src/cluster.ts'],
+      exclude: ['src/server/server.ts', 'src/server/standalone.ts', 'src/server/cluster.ts'],
       reporter: ['text', 'json-summary'],
       thresholds: { lines: 98, branches: 95 },
     },

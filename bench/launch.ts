@@ -24,7 +24,7 @@ interface LaunchCommand {
 const COMMANDS: LaunchCommand[] = [
   { name: 'npm start', file: 'npm', args: ['start'] },
   { name: 'node dist/server/server.js', file: process.execPath, args: ['dist/server/server.js'] },
-  { name: 'node dist/src/server.js (unbundled)', file: process.execPath, args: ['dist/src/server.js'] },
+  { name: 'node dist/src/server/server.js (unbundled)', file: process.execPath, args: ['dist/src/server/server.js'] },
 ];
 
 export interface LaunchFigures {

@@ -1,7 +1,7 @@
 /** One thread of the signing limit: a plain loop of node:crypto's sign with the server's own key, for a fixed time. */
 import { constants, createPrivateKey, sign, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { SigningAlgorithm } from '../src/algorithms.js';
+import type { SigningAlgorithm } from '../src/keys/algorithms.js';
 
 interface SignWork {
   algorithm: SigningAlgorithm;

@@ -1,7 +1,7 @@
 /** Decorates the instance with the key repository, its keys encrypted at rest when a secret is given. */
 import fp from 'fastify-plugin';
-import { prepareKeyCipher } from '../src/key-cipher.js';
-import { createKeyStore, type KeyStore } from '../src/key-store.js';
+import { prepareKeyCipher } from '../src/keys/key-cipher.js';
+import { createKeyStore, type KeyStore } from '../src/keys/key-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

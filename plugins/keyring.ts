@@ -4,10 +4,10 @@
  * process alive.
  */
 import fp from 'fastify-plugin';
-import type { AlgorithmList } from '../src/algorithms.js';
-import type { Clock } from '../src/clock.js';
-import type { RotationPolicy } from '../src/key-lifecycle.js';
-import { createKeyring, type Keyring } from '../src/keyring.js';
+import type { AlgorithmList } from '../src/keys/algorithms.js';
+import type { Clock } from '../src/common/clock.js';
+import type { RotationPolicy } from '../src/keys/key-lifecycle.js';
+import { createKeyring, type Keyring } from '../src/keys/keyring.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 /** Decorates the instance with the service's Prometheus metrics (a no-op set when they are turned off). */
 import fp from 'fastify-plugin';
-import type { Clock } from '../src/clock.js';
-import { createServiceMetrics, disabledServiceMetrics, type ServiceMetrics } from '../src/metrics.js';
+import type { Clock } from '../src/common/clock.js';
+import { createServiceMetrics, disabledServiceMetrics, type ServiceMetrics } from '../src/server/metrics.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

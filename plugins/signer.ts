@@ -1,8 +1,8 @@
 /** Decorates the instance with the token signer and the verifier of the tokens it issues. */
 import fp from 'fastify-plugin';
-import type { Clock } from '../src/clock.js';
-import { createSigner, type Signer } from '../src/signer.js';
-import { createTokenVerifier, type TokenVerifier } from '../src/token-verifier.js';
+import type { Clock } from '../src/common/clock.js';
+import { createSigner, type Signer } from '../src/tokens/signer.js';
+import { createTokenVerifier, type TokenVerifier } from '../src/tokens/token-verifier.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

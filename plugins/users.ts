@@ -1,8 +1,8 @@
 /** Decorates the instance with the user repository and the authenticator that checks credentials against it. */
 import fp from 'fastify-plugin';
-import type { AuthMode } from '../src/auth-modes.js';
-import { createAuthenticator, type Authenticator } from '../src/authenticator.js';
-import { createUserStore, type UserStore } from '../src/user-store.js';
+import type { AuthMode } from '../src/users/auth-modes.js';
+import { createAuthenticator, type Authenticator } from '../src/users/authenticator.js';
+import { createUserStore, type UserStore } from '../src/users/user-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 /** POST /auth: issues a signed JWT to the subject the credentials name, once they pass the authenticator. */
 import type { FastifyPluginCallback, preValidationHookHandler } from 'fastify';
-import type { SigningAlgorithm } from '../src/algorithms.js';
-import { parseBasicCredentials, type Credentials } from '../src/basic-credentials.js';
+import type { SigningAlgorithm } from '../src/keys/algorithms.js';
+import { parseBasicCredentials, type Credentials } from '../src/users/basic-credentials.js';
 import { rejectOtherMethods, requireStringFields } from './http.js';
 import { OPTIONAL_BODY } from './openapi.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';

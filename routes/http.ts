@@ -1,7 +1,7 @@
 /** What every route module shares: the error reply and the 405 for methods a path does not take. */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, preValidationHookHandler } from 'fastify';
-import type { CachedDocument } from '../src/cached-document.js';
+import type { CachedDocument } from '../src/keys/cached-document.js';
 import { errorResponses } from './schemas.js';
 
 /**

@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { setTimeout } from 'node:timers/promises';
 import type { RateLimitPluginOptions } from '@fastify/rate-limit';
 import type { FastifyContextConfig, FastifyInstance } from 'fastify';
-import type { RateLimitSettings } from '../src/config.js';
-import { UNMATCHED_ROUTE, type ServiceMetrics } from '../src/metrics.js';
+import type { RateLimitSettings } from '../src/server/config.js';
+import { UNMATCHED_ROUTE, type ServiceMetrics } from '../src/server/metrics.js';
 
 /** Options of a route module whose routes are rate limited. */
 export interface RateLimitedRoutesOptions {

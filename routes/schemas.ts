@@ -1,6 +1,6 @@
 /** JSON schemas of every request and response; Fastify validates and serializes with them. */
-import { SIGNING_ALGORITHMS } from '../src/algorithms.js';
-import { MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH } from '../src/basic-credentials.js';
+import { SIGNING_ALGORITHMS } from '../src/keys/algorithms.js';
+import { MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH } from '../src/users/basic-credentials.js';
 
 export const errorResponse = {
   $id: 'jwksErrorResponse',
@@ -93,7 +93,7 @@ export const tokenResponse = {
 } as const;
 
 // The key endpoints send bodies serialized once per key set, built member by member from the
-// public key (src/public-jwk.ts); these schemas describe them, and list every member there is.
+// public key (src/keys/public-jwk.ts); these schemas describe them, and list every member there is.
 const publicJwk = {
   type: 'object',
   required: ['kty', 'kid', 'use', 'alg'],

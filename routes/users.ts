@@ -1,9 +1,9 @@
 /** POST /register and GET /users/me: registration with a generated password, and the caller's profile. */
 import type { FastifyPluginCallback, FastifyReply } from 'fastify';
-import { DEMO_SUBJECT } from '../src/authenticator.js';
-import { generatePassword, hashPassword } from '../src/passwords.js';
-import type { AuthFailureReason } from '../src/metrics.js';
-import { InvalidTokenError } from '../src/token-verifier.js';
+import { DEMO_SUBJECT } from '../src/users/authenticator.js';
+import { generatePassword, hashPassword } from '../src/users/passwords.js';
+import type { AuthFailureReason } from '../src/server/metrics.js';
+import { InvalidTokenError } from '../src/tokens/token-verifier.js';
 import { rejectOtherMethods, requireStringFields } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { describedError, errorResponses, registrationBody, registrationResponse, userProfileResponse } from './schemas.js';

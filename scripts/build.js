@@ -1,5 +1,5 @@
 // `npm run build`, and `prepare` (npm install, npm ci): compiles with tsc into dist/, then bundles
-// the standalone server (dist/src/server.js) into dist/server/ with esbuild. Node.js then reads a
+// the standalone server (dist/src/server/server.js) into dist/server/ with esbuild. Node.js then reads a
 // few files instead of some six hundred modules, which takes a third off the time from launch to
 // first answer. The entry chunk holds only what binds the port; the service, pg and ioredis are
 // chunks of their own, loaded once the port is bound, and only when the configuration uses them.
@@ -25,7 +25,7 @@ const { build } = await import('esbuild');
 const outdir = 'dist/server';
 rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: ['dist/src/server.js'],
+  entryPoints: ['dist/src/server/server.js'],
   outdir,
   bundle: true,
   splitting: true,

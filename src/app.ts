@@ -12,12 +12,12 @@ import signerPlugin from '../plugins/signer.js';
 import usersPlugin from '../plugins/users.js';
 import { sendNotFound, sendSafeError } from '../routes/http.js';
 import { serviceRoutes } from '../routes/index.js';
-import { systemClock, type Clock } from './clock.js';
-import { requestId, SECURITY_HEADERS, SERVER_LIMITS } from './http-defaults.js';
-import { OneLinePerRequest, serviceLoggerOptions } from './logging.js';
-import { UNMATCHED_ROUTE } from './metrics.js';
-import type { AuthMode } from './auth-modes.js';
-import { DEFAULT_ALGORITHMS, type AlgorithmList } from './algorithms.js';
+import { systemClock, type Clock } from './common/clock.js';
+import { requestId, SECURITY_HEADERS, SERVER_LIMITS } from './server/http-defaults.js';
+import { OneLinePerRequest, serviceLoggerOptions } from './server/logging.js';
+import { UNMATCHED_ROUTE } from './server/metrics.js';
+import type { AuthMode } from './users/auth-modes.js';
+import { DEFAULT_ALGORITHMS, type AlgorithmList } from './keys/algorithms.js';
 import {
   DEFAULT_EXPIRED_KEY_RETENTION_SECONDS,
   DEFAULT_JWKS_MAX_AGE_SECONDS,
@@ -25,7 +25,7 @@ import {
   DEFAULT_RATE_LIMIT,
   DEFAULT_TOKEN_TTL_SECONDS,
   type RateLimitSettings,
-} from './config.js';
+} from './server/config.js';
 
 export interface JwksServiceOptions {
   /**
@@ -126,7 +126,7 @@ export interface AppOptions extends JwksServiceOptions {
   trustProxy?: boolean | string;
   /**
    * Fastify's serverFactory option: serve on a Node.js server of your own. The standalone server
-   * gives the one it bound before the app loaded (src/startup-listener.ts).
+   * gives the one it bound before the app loaded (src/server/startup-listener.ts).
    */
   serverFactory?: FastifyServerOptions['serverFactory'];
 }

@@ -3,7 +3,7 @@ import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { AUTH_BODY_LIMIT_BYTES } from '../routes/auth.js';
 import { DEFAULT_ISSUER } from '../src/app.js';
-import { DEMO_SUBJECT } from '../src/authenticator.js';
+import { DEMO_SUBJECT } from '../src/users/authenticator.js';
 import { basic, countKeys, decodeToken, expectJsonError, manualClock, readyApp } from './helpers.js';
 
 const TOKEN_TTL = 300;

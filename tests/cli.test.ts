@@ -7,18 +7,18 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, main } from '../src/admin-cli.js';
-import type { SigningAlgorithm } from '../src/algorithms.js';
-import { systemClock } from '../src/clock.js';
+import { EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, main } from '../src/server/admin-cli.js';
+import type { SigningAlgorithm } from '../src/keys/algorithms.js';
+import { systemClock } from '../src/common/clock.js';
 import { openDatabase } from '../src/database/connection.js';
-import { prepareKeyCipher } from '../src/key-cipher.js';
-import { generatePrivateKeyPem } from '../src/key-generation.js';
-import { keyState, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
-import { createKeyStore } from '../src/key-store.js';
-import type { Jwks } from '../src/keyring.js';
+import { prepareKeyCipher } from '../src/keys/key-cipher.js';
+import { generatePrivateKeyPem } from '../src/keys/key-generation.js';
+import { keyState, type KeyMetadata, type RotationPolicy } from '../src/keys/key-lifecycle.js';
+import { createKeyStore } from '../src/keys/key-store.js';
+import type { Jwks } from '../src/keys/keyring.js';
 import { insertCourseKey, openTestDatabase, PRIVATE_JWK_MEMBERS, readyApp, serverEnvironment, storedKeys, temporaryDirectory } from './helpers.js';
 
-const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+const CLI_ENTRY = fileURLToPath(new URL('../dist/src/server/cli.js', import.meta.url));
 
 // The schedule the CLI uses when KEY_TTL, TOKEN_TTL and JWKS_MAX_AGE are unset.
 const DEFAULT_POLICY: RotationPolicy = { keyTtlSeconds: 3600, tokenTtlSeconds: 900, leadSeconds: 300 };
@@ -48,7 +48,7 @@ async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
 
-/** Runs the built bin, `node dist/src/cli.js`, with the CLI's variables cleared but for `variables`. */
+/** Runs the built bin, `node dist/src/server/cli.js`, with the CLI's variables cleared but for `variables`. */
 async function spawnCli(args: readonly string[], variables: Record<string, string>): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: serverEnvironment(variables), stdio: ['ignore', 'pipe', 'pipe'] });
   onTestFinished(() => {
@@ -462,7 +462,7 @@ describe('errors and usage', () => {
   });
 });
 
-describe('the built bin, node dist/src/cli.js', () => {
+describe('the built bin, node dist/src/server/cli.js', () => {
   it('lists the keys as JSON and exits 0', async () => {
     const databasePath = await seededDatabase();
     const { code, stdout, stderr } = await spawnCli(['keys', 'list', '--json'], { DATABASE_URL: databasePath });

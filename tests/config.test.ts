@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_DATABASE_PATH, loadConfig } from '../src/config.js';
+import { ConfigError, DEFAULT_DATABASE_PATH, loadConfig } from '../src/server/config.js';
 
 function configErrorOf(env: Record<string, string>): ConfigError {
   try {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { generatePrivateKeyPem } from '../src/key-generation.js';
+import { generatePrivateKeyPem } from '../src/keys/key-generation.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { Kysely, SqliteDialect } from 'kysely';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { DEFAULT_DATABASE_PATH } from '../src/config.js';
+import { DEFAULT_DATABASE_PATH } from '../src/server/config.js';
 import { basic, serverEnvironment, temporaryDirectory } from './helpers.js';
 import { freePort } from './free-port.js';
 

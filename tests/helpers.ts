@@ -8,12 +8,12 @@ import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { expect, inject, onTestFinished } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
-import type { Clock } from '../src/clock.js';
+import type { Clock } from '../src/common/clock.js';
 import { openDatabase } from '../src/database/connection.js';
 import type { Dialect } from '../src/database/dialect.js';
 import type { Database } from '../src/database/schema.js';
-import type { KeyMetadata } from '../src/key-lifecycle.js';
-import { createKeyStore } from '../src/key-store.js';
+import type { KeyMetadata } from '../src/keys/key-lifecycle.js';
+import { createKeyStore } from '../src/keys/key-store.js';
 
 export interface ManualClock {
   clock: Clock;

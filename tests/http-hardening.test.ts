@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { SECURITY_HEADERS, SERVER_LIMITS } from '../src/http-defaults.js';
+import { SECURITY_HEADERS, SERVER_LIMITS } from '../src/server/http-defaults.js';
 import { expectJsonError, readyApp } from './helpers.js';
 
 function expectSecurityHeaders(response: LightMyRequestResponse, cacheControl: string = SECURITY_HEADERS['cache-control']): void {

@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import type { Jwks } from '../src/keyring.js';
+import type { Jwks } from '../src/keys/keyring.js';
 import { manualClock, PRIVATE_JWK_MEMBERS, readyApp } from './helpers.js';
 
 const KEY_TTL = 3600;

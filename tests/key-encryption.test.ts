@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
-import { KeyEncryptionError, prepareKeyCipher } from '../src/key-cipher.js';
+import { KeyEncryptionError, prepareKeyCipher } from '../src/keys/key-cipher.js';
 import { newTestDatabase, openTestDatabase, readDatabase } from './helpers.js';
 
 const SECRET = 'correct horse battery staple';

@@ -1,9 +1,9 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { CompactSign, compactVerify, importJWK } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
-import { SIGNING_ALGORITHMS } from '../src/algorithms.js';
-import { generatePrivateKeyPem } from '../src/key-generation.js';
-import { importSigningKey, toPublicJwk, UnusableKeyError } from '../src/public-jwk.js';
+import { SIGNING_ALGORITHMS } from '../src/keys/algorithms.js';
+import { generatePrivateKeyPem } from '../src/keys/key-generation.js';
+import { importSigningKey, toPublicJwk, UnusableKeyError } from '../src/keys/public-jwk.js';
 import { PRIVATE_JWK_MEMBERS } from './helpers.js';
 
 // This is the one suite that must generate every key itself (tests/pregenerated-rsa-keys.ts).

@@ -5,9 +5,9 @@ import { NO_MIGRATIONS, sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMigrator, openDatabase } from '../src/database/connection.js';
-import { generatePrivateKeyPem } from '../src/key-generation.js';
-import { keyState, signingLine, type KeyMetadata, type RotationPolicy } from '../src/key-lifecycle.js';
-import { createKeyStore, ROTATION_SYNC_GRACE_SECONDS, type KeyStore } from '../src/key-store.js';
+import { generatePrivateKeyPem } from '../src/keys/key-generation.js';
+import { keyState, signingLine, type KeyMetadata, type RotationPolicy } from '../src/keys/key-lifecycle.js';
+import { createKeyStore, ROTATION_SYNC_GRACE_SECONDS, type KeyStore } from '../src/keys/key-store.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { insertCourseKey, newTestDatabase, openTestDatabase, temporaryDirectory, testDialect } from './helpers.js';
 
@@ -72,7 +72,7 @@ describe('the keys table', () => {
 
   it('is written by the parameterized statement that graders look for in the source', () => {
     const graderPattern = /INSERT *(OR *REPLACE *)?INTO *keys *\( *key, *exp *\) *VALUES *\(\?, *\? *\)/i;
-    const source = readFileSync(new URL('../src/key-store.ts', import.meta.url), 'utf8');
+    const source = readFileSync(new URL('../src/keys/key-store.ts', import.meta.url), 'utf8');
     const matching = source.split('\n').filter((line) => graderPattern.test(line));
     expect(matching).toEqual([expect.stringMatching(/^const INSERT_KEY_SQL = /)]);
   });

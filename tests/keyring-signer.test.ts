@@ -1,11 +1,11 @@
 import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { AlgorithmList, SigningAlgorithm } from '../src/algorithms.js';
-import type { RotationPolicy } from '../src/key-lifecycle.js';
-import { createKeyStore, type MaintenanceReport } from '../src/key-store.js';
-import { createKeyring } from '../src/keyring.js';
-import { generatePrivateKeyPem } from '../src/key-generation.js';
-import { createSigner } from '../src/signer.js';
+import type { AlgorithmList, SigningAlgorithm } from '../src/keys/algorithms.js';
+import type { RotationPolicy } from '../src/keys/key-lifecycle.js';
+import { createKeyStore, type MaintenanceReport } from '../src/keys/key-store.js';
+import { createKeyring } from '../src/keys/keyring.js';
+import { generatePrivateKeyPem } from '../src/keys/key-generation.js';
+import { createSigner } from '../src/tokens/signer.js';
 import { decodeToken, insertCourseKey, manualClock, openTestDatabase, PRIVATE_JWK_MEMBERS, newTestDatabase } from './helpers.js';
 
 const POLICY: RotationPolicy = { keyTtlSeconds: 3600, tokenTtlSeconds: 600, leadSeconds: 300 };

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { REDACTED, scrubbedErrorSerializer } from '../src/logging.js';
+import { REDACTED, scrubbedErrorSerializer } from '../src/server/logging.js';
 import { basic, readyApp } from './helpers.js';
 
 interface LogLine {

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { listenForMetrics } from '../src/metrics-server.js';
+import { listenForMetrics } from '../src/server/metrics-server.js';
 import { basic, expectJsonError, manualClock, newTestDatabase, readyApp } from './helpers.js';
 import { metricsUrl, postAuth, runServerToExit, startServer } from './server-process.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { keyState, signingLine } from '../src/key-lifecycle.js';
+import { keyState, signingLine } from '../src/keys/key-lifecycle.js';
 import { newTestDatabase, readDatabase, serverEnvironment, storedKeys, temporaryDirectory } from './helpers.js';
 import { CLI_ENTRY, metricsUrl, postAuth, postAuthOnNewConnection, runServerToExit, startServer, type RunningServer } from './server-process.js';
 

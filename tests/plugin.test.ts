@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp, jwksService, keyState, type JwksServiceOptions } from '../src/index.js';
-import { generatePrivateKeyPem } from '../src/key-generation.js';
+import { generatePrivateKeyPem } from '../src/keys/key-generation.js';
 import { insertCourseKey, newTestDatabase, openTestDatabase, readyApp, temporaryDirectory, testDialect } from './helpers.js';
 
 async function hostApp(options?: JwksServiceOptions): Promise<FastifyInstance> {

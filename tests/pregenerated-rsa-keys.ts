@@ -7,10 +7,10 @@
  * and the server processes of the end-to-end tests generate their own.
  */
 import { inject, vi } from 'vitest';
-import { KEY_KINDS, type SigningAlgorithm } from '../src/algorithms.js';
+import { KEY_KINDS, type SigningAlgorithm } from '../src/keys/algorithms.js';
 
 vi.mock('../src/key-generation.js', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../src/key-generation.js')>();
+  const actual = await importOriginal<typeof import('../src/keys/key-generation.js')>();
   const pool = inject('rsaKeyPool');
   let next = Math.floor(Math.random() * pool.length);
   return {

@@ -6,7 +6,7 @@
  */
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { SigningAlgorithm } from '../src/algorithms.js';
+import type { SigningAlgorithm } from '../src/keys/algorithms.js';
 import { decodeToken, manualClock, readyApp } from './helpers.js';
 
 const KEY_TTL = 60;

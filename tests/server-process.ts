@@ -9,7 +9,7 @@ import { expect, onTestFinished } from 'vitest';
 import { serverEnvironment } from './helpers.js';
 
 export const SERVER_ENTRY = fileURLToPath(new URL('../dist/server/server.js', import.meta.url));
-export const CLI_ENTRY = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+export const CLI_ENTRY = fileURLToPath(new URL('../dist/src/server/cli.js', import.meta.url));
 
 export interface RunningServer {
   url: string;

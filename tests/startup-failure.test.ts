@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DatabaseOpenError, MigrationError } from '../src/database/connection.js';
-import { KeyEncryptionError } from '../src/key-cipher.js';
-import { describeStartupFailure, exitForStartupFailure } from '../src/startup-failure.js';
+import { KeyEncryptionError } from '../src/keys/key-cipher.js';
+import { describeStartupFailure, exitForStartupFailure } from '../src/server/startup-failure.js';
 
 const config = { host: '198.51.100.7', port: 8443, databaseUrl: '/var/lib/jwks/keys.db' };
 

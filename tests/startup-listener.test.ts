@@ -4,8 +4,8 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { SECURITY_HEADERS, SERVER_LIMITS } from '../src/http-defaults.js';
-import { startupListener, type StartupListener } from '../src/startup-listener.js';
+import { SECURITY_HEADERS, SERVER_LIMITS } from '../src/server/http-defaults.js';
+import { startupListener, type StartupListener } from '../src/server/startup-listener.js';
 
 interface Answer {
   status: number;

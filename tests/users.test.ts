@@ -2,8 +2,8 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { decodeJwt, SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { DEMO_SUBJECT } from '../src/authenticator.js';
-import { createUserStore, DuplicateUserError } from '../src/user-store.js';
+import { DEMO_SUBJECT } from '../src/users/authenticator.js';
+import { createUserStore, DuplicateUserError } from '../src/users/user-store.js';
 import { basic, expectJsonError, manualClock, openTestDatabase, readyApp, testDialect } from './helpers.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { SIGNING_ALGORITHMS } from '../src/algorithms.js';
+import { SIGNING_ALGORITHMS } from '../src/keys/algorithms.js';
 import { decodeToken, expectJsonError, manualClock, PRIVATE_JWK_MEMBERS, readyApp } from './helpers.js';
 
 const KEY_URLS = ['/.well-known/jwks.json', '/.well-known/1.json'];

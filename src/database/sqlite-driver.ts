@@ -1,6 +1,6 @@
 /** Chooses the better-sqlite3 build that is safe on the running Node.js. */
 import type BetterSqlite3 from 'better-sqlite3';
-import { errorCode } from '../error-code.js';
+import { errorCode } from '../common/error-code.js';
 
 export type SqliteDriver = typeof BetterSqlite3;
 

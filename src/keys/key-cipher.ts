@@ -5,10 +5,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { hashRaw } from '@node-rs/argon2';
 import { sql, type Kysely } from 'kysely';
-import { argon2idOptions, OWASP_ARGON2ID_COST, type Argon2idCost } from './argon2id.js';
-import { dialectOf } from './database/dialect.js';
-import type { Database } from './database/schema.js';
-import { withWriteLock } from './database/write-lock.js';
+import { argon2idOptions, OWASP_ARGON2ID_COST, type Argon2idCost } from '../users/argon2id.js';
+import { dialectOf } from '../database/dialect.js';
+import type { Database } from '../database/schema.js';
+import { withWriteLock } from '../database/write-lock.js';
 
 /** Seals private keys before they are stored and opens them when they are read. */
 export interface KeyCipher {

@@ -7,9 +7,9 @@
 import { setImmediate } from 'node:timers/promises';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { isSigningAlgorithm, type SigningAlgorithm } from './algorithms.js';
-import { dialectOf } from './database/dialect.js';
-import type { Database } from './database/schema.js';
-import { withWriteLock } from './database/write-lock.js';
+import { dialectOf } from '../database/dialect.js';
+import type { Database } from '../database/schema.js';
+import { withWriteLock } from '../database/write-lock.js';
 import { plaintextKeys, type KeyCipher } from './key-cipher.js';
 import { generatePrivateKeyPem } from './key-generation.js';
 import {

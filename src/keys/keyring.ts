@@ -10,7 +10,7 @@ import { cachedDocument, type CachedDocument } from './cached-document.js';
 import { signingLine, type KeyMetadata, type RotationPolicy } from './key-lifecycle.js';
 import { KeyStoreError, type KeyStore, type MaintenanceReport } from './key-store.js';
 import { importSigningKey, toPublicJwk, type PublicJwk } from './public-jwk.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../common/clock.js';
 
 export interface Jwks {
   keys: PublicJwk[];

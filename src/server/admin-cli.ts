@@ -5,15 +5,15 @@
  */
 import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
-import { isSigningAlgorithm, type SigningAlgorithm } from './algorithms.js';
-import { systemClock } from './clock.js';
+import { isSigningAlgorithm, type SigningAlgorithm } from '../keys/algorithms.js';
+import { systemClock } from '../common/clock.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
-import { openDatabase } from './database/connection.js';
-import type { Database } from './database/schema.js';
-import { prepareKeyCipher } from './key-cipher.js';
-import { keyState, type KeyMetadata, type RotationPolicy } from './key-lifecycle.js';
-import { createKeyStore } from './key-store.js';
-import { importSigningKey, toPublicJwk } from './public-jwk.js';
+import { openDatabase } from '../database/connection.js';
+import type { Database } from '../database/schema.js';
+import { prepareKeyCipher } from '../keys/key-cipher.js';
+import { keyState, type KeyMetadata, type RotationPolicy } from '../keys/key-lifecycle.js';
+import { createKeyStore } from '../keys/key-store.js';
+import { importSigningKey, toPublicJwk } from '../keys/public-jwk.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

@@ -1,8 +1,8 @@
 /** Reads the standalone server's configuration from the environment, once, and validates it. */
 import { isIP } from 'node:net';
-import { DEFAULT_ALGORITHMS, isSigningAlgorithm, SIGNING_ALGORITHMS, type AlgorithmList } from './algorithms.js';
-import { AUTH_MODES, type AuthMode } from './auth-modes.js';
-import { DatabaseUrlError, DEFAULT_POOL_SIZE, IN_MEMORY_DATABASE, parseDatabaseUrl } from './database/location.js';
+import { DEFAULT_ALGORITHMS, isSigningAlgorithm, SIGNING_ALGORITHMS, type AlgorithmList } from '../keys/algorithms.js';
+import { AUTH_MODES, type AuthMode } from '../users/auth-modes.js';
+import { DatabaseUrlError, DEFAULT_POOL_SIZE, IN_MEMORY_DATABASE, parseDatabaseUrl } from '../database/location.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -1,9 +1,9 @@
 /** A listener of its own for GET /metrics, so that a scraper can reach the metrics on a port the public cannot. */
 import sensible from '@fastify/sensible';
 import Fastify from 'fastify';
-import { sendNotFound, sendSafeError } from '../routes/http.js';
-import { METRICS_PATH, metricsRoutes, type MetricsRoutesOptions } from '../routes/metrics.js';
-import { errorResponse } from '../routes/schemas.js';
+import { sendNotFound, sendSafeError } from '../../routes/http.js';
+import { METRICS_PATH, metricsRoutes, type MetricsRoutesOptions } from '../../routes/metrics.js';
+import { errorResponse } from '../../routes/schemas.js';
 
 export interface MetricsListenerOptions extends MetricsRoutesOptions {
   host: string;

@@ -3,7 +3,7 @@
  * app and this plugin, or a test suite) never collide in prom-client's global registry.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { KeyRole, KeyStateCount } from './key-store.js';
+import type { KeyRole, KeyStateCount } from '../keys/key-store.js';
 
 /** Why a request was refused a token or a profile; a short, fixed list, so label values stay few. */
 export type AuthFailureReason = 'credentials_required' | 'wrong_credentials' | 'token_missing' | 'token_invalid' | 'not_a_registered_user';

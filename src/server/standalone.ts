@@ -1,13 +1,13 @@
 /**
  * The service in this process, as `npm start` runs it: the app, built from the configuration, on
- * the listener the entry bound before loading it (src/server.ts); a metrics listener when
+ * the listener the entry bound before loading it (src/server/server.ts); a metrics listener when
  * METRICS_PORT asks for one; and a graceful shutdown.
  */
 import cluster from 'node:cluster';
 import type { RequestListener } from 'node:http';
 import closeWithGrace from 'close-with-grace';
 import { AggregatorRegistry } from 'prom-client';
-import { buildApp } from './app.js';
+import { buildApp } from '../app.js';
 import { READY_MESSAGE, SHUTDOWN_MESSAGE } from './cluster.js';
 import type { ServerConfig } from './config.js';
 import { listenForMetrics, type MetricsListener } from './metrics-server.js';
@@ -50,7 +50,7 @@ export async function serve(config: ServerConfig, listener: StartupListener, url
   const metricsPort = config.metrics.enabled ? config.metrics.port : undefined;
   // Assigned once the service serves; shutdown may come before that.
   let metricsListener: MetricsListener | undefined = undefined;
-  // A worker stops when its primary tells it to (src/cluster.ts), and ignores the signals that
+  // A worker stops when its primary tells it to (src/server/cluster.ts), and ignores the signals that
   // reach its whole process group; should the primary die, node:cluster ends the worker.
   const shutdown = closeWithGrace({ delay: 10_000, ...(worker ? { skip: ['SIGINT', 'SIGTERM'] } : {}) }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'shutting down after an error');
@@ -82,7 +82,7 @@ export async function serve(config: ServerConfig, listener: StartupListener, url
   app.log.info(`Server listening at ${listening}`);
   if (worker) process.send?.(READY_MESSAGE);
   if (metricsPort === undefined) return;
-  // Workers answer the primary's requests for their metrics; the primary listens (src/cluster.ts).
+  // Workers answer the primary's requests for their metrics; the primary listens (src/server/cluster.ts).
   if (worker) {
     // Constructing one is what makes a worker answer the primary (prom-client adds its listener then).
     new AggregatorRegistry();

@@ -1,9 +1,9 @@
 /** Explains a failure to start in one line that names the setting at fault. */
 import type { ServerConfig } from './config.js';
-import { DatabaseOpenError, MigrationError } from './database/connection.js';
-import { describeDatabaseLocation, parseDatabaseUrl } from './database/location.js';
-import { errorCode } from './error-code.js';
-import { KeyEncryptionError } from './key-cipher.js';
+import { DatabaseOpenError, MigrationError } from '../database/connection.js';
+import { describeDatabaseLocation, parseDatabaseUrl } from '../database/location.js';
+import { errorCode } from '../common/error-code.js';
+import { KeyEncryptionError } from '../keys/key-cipher.js';
 
 function withCause(error: Error): string {
   return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;

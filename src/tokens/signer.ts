@@ -1,8 +1,8 @@
 /** Issues JWTs signed with the keyring's keys, through jose. */
 import { SignJWT } from 'jose';
-import type { SigningAlgorithm } from './algorithms.js';
-import type { Clock } from './clock.js';
-import type { Keyring } from './keyring.js';
+import type { SigningAlgorithm } from '../keys/algorithms.js';
+import type { Clock } from '../common/clock.js';
+import type { Keyring } from '../keys/keyring.js';
 
 export interface IssueTokenOptions {
   /** The `sub` claim. */

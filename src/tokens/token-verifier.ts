@@ -1,8 +1,8 @@
 /** Verifies tokens this server issued: signature by a published key, `exp`, issuer and audience. */
 import { createLocalJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
-import { SIGNING_ALGORITHMS } from './algorithms.js';
-import type { Clock } from './clock.js';
-import type { Jwks, Keyring } from './keyring.js';
+import { SIGNING_ALGORITHMS } from '../keys/algorithms.js';
+import type { Clock } from '../common/clock.js';
+import type { Jwks, Keyring } from '../keys/keyring.js';
 
 /** The token is missing, malformed, forged, expired, or signed by a key we do not publish. */
 export class InvalidTokenError extends Error {

@@ -1,7 +1,7 @@
 /** The user repository: registered users and the log of successful authentications. */
 import { sql, type Kysely } from 'kysely';
-import type { Database, DatabaseTimestamp } from './database/schema.js';
-import { errorCode } from './error-code.js';
+import type { Database, DatabaseTimestamp } from '../database/schema.js';
+import { errorCode } from '../common/error-code.js';
 
 export interface User {
   id: number;
