@@ -1,36 +1,43 @@
 /**
  * The key repository: private keys in the course's `keys` table, their algorithm and schedule in
  * `key_lifecycle`, and the maintenance that keeps every algorithm with an active key, a published
- * successor and an expired key. Every check-then-write runs under the database's write lock, so
- * several processes on one file (servers, the admin CLI) make each change once between them.
+ * successor and an expired key, carried out as src/keys/key-maintenance.ts plans it. Every
+ * check-then-write runs under the database's write lock, so several processes on one file
+ * (servers, the admin CLI) make each change once between them.
  */
 import { setImmediate } from 'node:timers/promises';
 import { CompiledQuery, type Kysely } from 'kysely';
-import { isSigningAlgorithm, type SigningAlgorithm } from './algorithms.js';
+import type { SigningAlgorithm } from './algorithms.js';
 import { dialectOf } from '../database/dialect.js';
 import type { Database } from '../database/schema.js';
 import { withWriteLock } from '../database/write-lock.js';
 import { plaintextKeys, type KeyCipher } from './key-cipher.js';
 import { generatePrivateKeyPem } from './key-generation.js';
+import { missingKeyCount, scheduleAdoptedKey, signingLine, type KeyMetadata, type KeySchedule, type KeyState, type RotationPolicy } from './key-lifecycle.js';
+import { planLine, planRotation, type KeyRole, type LinePlan, type PlannedKeyRef } from './key-maintenance.js';
 import {
-  missingKeyCount,
-  scheduleAdoptedKey,
-  scheduleExpiredKey,
-  scheduleKey,
-  signingLine,
-  type KeyMetadata,
-  type KeyState,
-  type KeySchedule,
-  type RotationPolicy,
-} from './key-lifecycle.js';
+  countKeysByState,
+  findKeysWithoutLifecycle,
+  findPrunableKeys,
+  hasExpiredKey,
+  insertLifecycle,
+  KeyStoreError,
+  liveKeysOf,
+  selectLatestExpiredKey,
+  selectMetadata,
+  toMetadata,
+  updateSchedule,
+  type Executor,
+} from './key-queries.js';
 import { importSigningKey } from './public-jwk.js';
+
+export { KeyStoreError } from './key-queries.js';
+export { ROTATION_SYNC_GRACE_SECONDS, type KeyRole } from './key-maintenance.js';
 
 export interface StoredKey extends KeyMetadata {
   /** PKCS#1 PEM for RSA keys, PKCS#8 PEM for the others. */
   privateKeyPem: string;
 }
-
-export type KeyRole = 'active' | 'successor' | 'expired';
 
 /** What one maintenance pass changed; empty arrays when the store already had what it needs. */
 export interface MaintenanceReport {
@@ -84,15 +91,6 @@ export interface KeyStateCount {
   count: number;
 }
 
-/** The database did not behave as the store relies on. */
-export class KeyStoreError extends Error {
-  override readonly name = 'KeyStoreError';
-  readonly code = 'ERR_JWKS_KEY_STORE';
-}
-
-/** Longer than a running server takes to pick up a change made elsewhere (its sync interval, 1 s by default). */
-export const ROTATION_SYNC_GRACE_SECONDS = 5;
-
 // Plain parameterized SQL rather than the query builder: external graders look for exactly this
 // statement in the source, and Kysely still binds the two values as parameters.
 const INSERT_KEY_SQL = 'INSERT INTO keys (key, exp) VALUES (?, ?) RETURNING kid';
@@ -102,174 +100,10 @@ const POSTGRES_INSERT_KEY_SQL = INSERT_KEY_SQL.replace('(?, ?)', '($1, $2)');
 // Keys written before lifecycles existed, or by the course's servers, are RSA keys used for RS256.
 const ADOPTED_KEY_ALGORITHM: SigningAlgorithm = 'RS256';
 
-type Executor = Kysely<Database>;
-
-interface MetadataRow {
-  kid: number;
-  exp: number;
-  alg: string;
-  published_at: number;
-  activates_at: number;
-  retires_at: number;
-  revoked_at: number | null;
-}
-
-function toMetadata(row: MetadataRow): KeyMetadata {
-  if (!isSigningAlgorithm(row.alg)) throw new KeyStoreError(`key ${String(row.kid)} has an algorithm this server does not know`);
-  return {
-    kid: row.kid,
-    alg: row.alg,
-    publishedAt: row.published_at,
-    activatesAt: row.activates_at,
-    retiresAt: row.retires_at,
-    exp: row.exp,
-    revokedAt: row.revoked_at,
-  };
-}
-
-function selectMetadata(executor: Executor) {
-  return executor
-    .selectFrom('keys')
-    .innerJoin('key_lifecycle as lifecycle', 'lifecycle.kid', 'keys.kid')
-    .select(['keys.kid', 'keys.exp', 'lifecycle.alg', 'lifecycle.published_at', 'lifecycle.activates_at', 'lifecycle.retires_at', 'lifecycle.revoked_at']);
-}
-
-/** The unrevoked, unexpired keys of one algorithm. */
-async function liveKeysOf(executor: Executor, algorithm: SigningAlgorithm, now: number): Promise<KeyMetadata[]> {
-  const rows = await selectMetadata(executor)
-    .where('lifecycle.alg', '=', algorithm)
-    .where('lifecycle.revoked_at', 'is', null)
-    .where('keys.exp', '>', now)
-    .execute();
-  return rows.map(toMetadata);
-}
-
-/** The unrevoked key of `algorithm` that expired last: what `POST /auth?expired=true` signs with. */
-function selectLatestExpiredKey(executor: Executor, algorithm: string, now: number) {
-  return selectMetadata(executor)
-    .where('lifecycle.alg', '=', algorithm)
-    .where('lifecycle.revoked_at', 'is', null)
-    .where('keys.exp', '<=', now)
-    .orderBy('keys.exp', 'desc')
-    .orderBy('keys.kid', 'desc')
-    .limit(1);
-}
-
-async function hasExpiredKey(executor: Executor, algorithm: SigningAlgorithm, now: number): Promise<boolean> {
-  return (await selectLatestExpiredKey(executor, algorithm, now).executeTakeFirst()) !== undefined;
-}
-
-/**
- * Keys that expired, or were revoked, at or before `cutoff`: two queries rather than one with an
- * OR across both tables, so that each walks an index (`keys_exp`, `key_lifecycle_revoked`)
- * instead of every key ever made.
- */
-async function findPrunableKeys(executor: Executor, cutoff: number): Promise<{ kid: number; alg: string }[]> {
-  const selectCandidates = () => executor.selectFrom('keys').innerJoin('key_lifecycle as lifecycle', 'lifecycle.kid', 'keys.kid').select(['keys.kid', 'lifecycle.alg']);
-  const [expired, revoked] = await Promise.all([
-    selectCandidates().where('keys.exp', '<=', cutoff).execute(),
-    selectCandidates().where('lifecycle.revoked_at', 'is not', null).where('lifecycle.revoked_at', '<=', cutoff).execute(),
-  ]);
-  return [...new Map([...expired, ...revoked].map((key) => [key.kid, key])).values()];
-}
-
 // Deleted a slice at a time, with a turn of the event loop between slices, so that a first prune
 // of many old keys never stalls requests for long. (A query through better-sqlite3 runs
 // synchronously: awaiting it alone gives the loop no turn.)
 const PRUNE_SLICE = 500;
-
-/** Keys newer than every lifecycle row: written by something that does not keep lifecycles. */
-async function findKeysWithoutLifecycle(executor: Executor): Promise<{ kid: number; key: Buffer | string; exp: number }[]> {
-  return executor
-    .selectFrom('keys')
-    .select(['kid', 'key', 'exp'])
-    .where('kid', '>', (eb) => eb.selectFrom('key_lifecycle').select((inner) => inner.fn.coalesce(inner.fn.max('kid'), inner.lit(0)).as('newest')))
-    .execute();
-}
-
-async function insertLifecycle(executor: Executor, kid: number, algorithm: SigningAlgorithm, schedule: KeySchedule, revokedAt: number | null = null): Promise<void> {
-  await executor
-    .insertInto('key_lifecycle')
-    .values({ kid, alg: algorithm, published_at: schedule.publishedAt, activates_at: schedule.activatesAt, retires_at: schedule.retiresAt, revoked_at: revokedAt })
-    .execute();
-}
-
-async function reschedule(executor: Executor, key: KeyMetadata, schedule: KeySchedule): Promise<KeyMetadata> {
-  if (key.activatesAt === schedule.activatesAt && key.retiresAt === schedule.retiresAt && key.exp === schedule.exp) return key;
-  await executor.updateTable('keys').set({ exp: schedule.exp }).where('kid', '=', key.kid).execute();
-  await executor
-    .updateTable('key_lifecycle')
-    .set({ activates_at: schedule.activatesAt, retires_at: schedule.retiresAt })
-    .where('kid', '=', key.kid)
-    .execute();
-  return { ...key, ...schedule, publishedAt: key.publishedAt };
-}
-
-/** Runs the work of one algorithm under the write lock. */
-interface LineWriter {
-  executor: Executor;
-  policy: RotationPolicy;
-  report: MaintenanceReport;
-  insert(algorithm: SigningAlgorithm, schedule: KeySchedule, role: KeyRole): Promise<KeyMetadata>;
-}
-
-/**
- * Lines `waiting` up behind `leader`: each key signs when the one before it retires, and never
- * before it has been published for the lead time; a key whose follower must wait signs longer.
- */
-async function lineUp(writer: LineWriter, leader: KeyMetadata, waiting: readonly KeyMetadata[]): Promise<void> {
-  const { executor, policy, report } = writer;
-  let previous = leader;
-  for (const key of waiting) {
-    const activatesAt = Math.max(previous.retiresAt, key.publishedAt + policy.leadSeconds);
-    if (activatesAt > previous.retiresAt) {
-      previous = await reschedule(executor, previous, { ...previous, retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds });
-      report.extended.push(previous.kid);
-    }
-    previous = await reschedule(executor, key, scheduleKey(policy, key.publishedAt, activatesAt));
-  }
-}
-
-/** The key that retired last and is still published: every client that cached the JWKS knows it. */
-function lastRetired(keys: readonly KeyMetadata[], now: number): KeyMetadata | undefined {
-  return keys.filter((key) => key.retiresAt <= now).sort((a, b) => b.retiresAt - a.retiresAt || b.exp - a.exp)[0];
-}
-
-/**
- * Gives `algorithm` an active key when it has none (first start, downtime, revocation): the next
- * waiting key if it has been published for the lead time; else the key that retired last signs
- * again until it has; else the waiting key at once; else a new key at once.
- */
-async function restoreActiveKey(writer: LineWriter, algorithm: SigningAlgorithm, keys: readonly KeyMetadata[], waiting: KeyMetadata[], now: number): Promise<KeyMetadata> {
-  const { executor, policy, report } = writer;
-  const next = waiting[0];
-  const matureAt = next === undefined ? now + policy.leadSeconds : next.publishedAt + policy.leadSeconds;
-  const predecessor = lastRetired(keys, now);
-  if (matureAt > now && predecessor !== undefined) {
-    report.extended.push(predecessor.kid);
-    const exp = Math.max(predecessor.exp, matureAt + policy.tokenTtlSeconds);
-    return reschedule(executor, predecessor, { ...predecessor, retiresAt: matureAt, exp });
-  }
-  waiting.shift();
-  if (next === undefined) return writer.insert(algorithm, scheduleKey(policy, now, now), 'active');
-  report.activated.push(next.kid);
-  // Never before it was published, even by the clock of a process running a little behind the
-  // one that published it.
-  return reschedule(executor, next, scheduleKey(policy, next.publishedAt, Math.max(now, next.publishedAt)));
-}
-
-async function ensureSigningLine(writer: LineWriter, algorithm: SigningAlgorithm, now: number): Promise<void> {
-  const { executor, policy } = writer;
-  const keys = await liveKeysOf(executor, algorithm, now);
-  const { active, waiting } = signingLine(keys, now);
-  const leader = active ?? (await restoreActiveKey(writer, algorithm, keys, waiting, now));
-  if (waiting.length === 0) {
-    const activatesAt = Math.max(leader.retiresAt, now + policy.leadSeconds);
-    waiting.push(await writer.insert(algorithm, scheduleKey(policy, now, activatesAt), 'successor'));
-  }
-  await lineUp(writer, leader, waiting);
-  if (!(await hasExpiredKey(executor, algorithm, now))) await writer.insert(algorithm, scheduleExpiredKey(policy, now), 'expired');
-}
 
 function emptyReport(): MaintenanceReport {
   return { adopted: [], refused: [], created: [], activated: [], extended: [] };
@@ -323,19 +157,27 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
     return { needed: lines.some((line) => line.needed), spare: new Map(generated) };
   }
 
-  function lineWriter(executor: Executor, policy: RotationPolicy, report: MaintenanceReport, spare: Map<SigningAlgorithm, string[]>): LineWriter {
-    return {
-      executor,
-      policy,
-      report,
-      async insert(algorithm, schedule, role) {
-        // Another process may have changed the store since the spare keys were counted.
-        const pem = spare.get(algorithm)?.pop() ?? (await generatePrivateKeyPem(algorithm));
-        const key = await insertKey(executor, algorithm, pem, schedule);
-        report.created.push({ kid: key.kid, alg: algorithm, role });
-        return key;
-      },
+  /**
+   * Carries `plan` out for `algorithm` on the connection holding the write lock, with the `spare`
+   * keys generated beforehand (more are generated should another process have changed the store
+   * since they were counted). Returns the keys it created, in the plan's order.
+   */
+  async function carryOut(executor: Executor, algorithm: SigningAlgorithm, plan: LinePlan, spare: string[], report: MaintenanceReport): Promise<KeyMetadata[]> {
+    const created: KeyMetadata[] = [];
+    for (const { role, schedule } of plan.create) {
+      const key = await insertKey(executor, algorithm, spare.pop() ?? (await generatePrivateKeyPem(algorithm)), schedule);
+      report.created.push({ kid: key.kid, alg: algorithm, role });
+      created.push(key);
+    }
+    for (const { kid, schedule } of plan.reschedule) await updateSchedule(executor, kid, schedule);
+    const kidOf = (ref: PlannedKeyRef): number => {
+      const kid = 'kid' in ref ? ref.kid : created[ref.created]?.kid;
+      if (kid === undefined) throw new KeyStoreError('a maintenance plan named a key it did not create');
+      return kid;
     };
+    report.activated.push(...plan.activated.map(kidOf));
+    report.extended.push(...plan.extended.map(kidOf));
+    return created;
   }
 
   return {
@@ -356,8 +198,10 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
       return withWriteLock(db, async (connection) => {
         const report = emptyReport();
         await adoptKeysWithoutLifecycle(connection, now, report);
-        const writer = lineWriter(connection, policy, report, spare);
-        for (const algorithm of algorithms) await ensureSigningLine(writer, algorithm, now);
+        for (const algorithm of algorithms) {
+          const plan = planLine(await liveKeysOf(connection, algorithm, now), await hasExpiredKey(connection, algorithm, now), now, policy);
+          await carryOut(connection, algorithm, plan, spare.get(algorithm) ?? [], report);
+        }
         return report;
       });
     },
@@ -365,20 +209,9 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
     async rotate(now, algorithm, policy, { immediately = false } = {}) {
       const pem = await generatePrivateKeyPem(algorithm);
       return withWriteLock(db, async (connection) => {
-        const { active, waiting } = signingLine(await liveKeysOf(connection, algorithm, now), now);
-        const activatesAt = immediately ? now : now + policy.leadSeconds;
-        const writer = lineWriter(connection, policy, emptyReport(), new Map([[algorithm, [pem]]]));
-        const key = await writer.insert(algorithm, scheduleKey(policy, now, activatesAt), 'successor');
-        // The active key signs until the new one does: sooner than planned, or later if it was
-        // due to retire within the lead time, so that no moment is left without a signing key.
-        // Servers running on this database learn of the rotation at their next sync, and sign with
-        // the old key until then: when it retires before they can have seen it, it stays published
-        // that much longer, so that their tokens never outlive it.
-        const grace = activatesAt - now < ROTATION_SYNC_GRACE_SECONDS ? ROTATION_SYNC_GRACE_SECONDS : 0;
-        if (active !== undefined) {
-          await reschedule(connection, active, { ...active, retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds + grace });
-        }
-        await lineUp(writer, key, waiting);
+        const plan = planRotation(await liveKeysOf(connection, algorithm, now), now, policy, immediately);
+        const [key] = await carryOut(connection, algorithm, plan, [pem], emptyReport());
+        if (key === undefined) throw new KeyStoreError('the rotation created no key');
         return key;
       });
     },
@@ -413,33 +246,7 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
       });
     },
 
-    async countByState(now) {
-      // One aggregate in the database: the store may hold many expired keys awaiting pruning.
-      const rows = await db
-        .selectFrom('keys')
-        .innerJoin('key_lifecycle as lifecycle', 'lifecycle.kid', 'keys.kid')
-        .select((eb) => [
-          'lifecycle.alg',
-          eb
-            .case()
-            .when('lifecycle.revoked_at', 'is not', null)
-            .then('revoked')
-            .when('keys.exp', '<=', now)
-            .then('expired')
-            .when('lifecycle.retires_at', '<=', now)
-            .then('retired')
-            .when('lifecycle.activates_at', '<=', now)
-            .then('active')
-            .else('published')
-            .end()
-            .$castTo<KeyState>()
-            .as('state'),
-          eb.fn.countAll<number | string>().as('count'),
-        ])
-        .groupBy(['lifecycle.alg', 'state'])
-        .execute();
-      return rows.map(({ alg, state, count }) => ({ alg, state, count: Number(count) }));
-    },
+    countByState: (now) => countKeysByState(db, now),
 
     async changeCounter() {
       const row = await db.selectFrom('key_changes').select('version').executeTakeFirst();
