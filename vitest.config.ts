@@ -18,6 +18,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/crash-safety.test.ts',
   'tests/startup-listener.test.ts',
   'tests/standalone-start.test.ts',
+  'tests/key-maintenance.test.ts',
 ];
 
 // The course grader's timings are a contract (tests/grader-start.test.ts): checked first, alone,
