@@ -1,7 +1,7 @@
 /** The benchmark's results as results.json holds them, and the tables and lines it prints of them. */
 import { cpus, totalmem } from 'node:os';
 import type { DatabaseMeasurement } from './endpoint-scenarios.js';
-import type { KeyGenerationStall, Pruning } from './key-maintenance.js';
+import type { KeyGenerationStall, Pruning } from './key-maintenance-costs.js';
 import type { LaunchResults } from './launch.js';
 import type { Scenario } from './load.js';
 import { CONNECTIONS, CORES, EXPIRED_KEYS, QUICK, RUN_SECONDS, USERS, WARM_UP_SECONDS } from './run-settings.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureDatabase } from './endpoint-scenarios.js';
-import { keyGenerationStall, pruning } from './key-maintenance.js';
+import { keyGenerationStall, pruning } from './key-maintenance-costs.js';
 import { measureLaunch } from './launch.js';
 import { startServer } from './load.js';
 import { benchResults, printReport } from './run-report.js';
