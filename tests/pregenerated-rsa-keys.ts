@@ -9,7 +9,7 @@
 import { inject, vi } from 'vitest';
 import { KEY_KINDS, type SigningAlgorithm } from '../src/keys/algorithms.js';
 
-vi.mock('../src/key-generation.js', async (importOriginal) => {
+vi.mock('../src/keys/key-generation.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../src/keys/key-generation.js')>();
   const pool = inject('rsaKeyPool');
   let next = Math.floor(Math.random() * pool.length);
