@@ -7,7 +7,7 @@ import { importSigningKey, toPublicJwk, UnusableKeyError } from '../src/keys/pub
 import { PRIVATE_JWK_MEMBERS } from './helpers.js';
 
 // This is the one suite that must generate every key itself (tests/pregenerated-rsa-keys.ts).
-vi.unmock('../src/key-generation.js');
+vi.unmock('../src/keys/key-generation.js');
 
 describe('generatePrivateKeyPem', () => {
   it('makes a fresh RSA-2048 key in PKCS#1 PEM each time, for RS256 and PS256', async () => {
