@@ -52,7 +52,7 @@ describe('planLine', () => {
   it('makes a waiting key published for the lead time sign at once when none signs, and publishes a successor behind it', () => {
     const waiting = stored(3, scheduleKey(POLICY, NOW - POLICY.leadSeconds, NOW + 50));
     const plan = planLine([waiting], true, NOW, POLICY);
-    expect(plan.activated).toEqual([{ kid: 3 }]);
+    expect(plan.activated).toEqual([3]);
     expect(plan.reschedule).toEqual([{ kid: 3, schedule: scheduleKey(POLICY, NOW - POLICY.leadSeconds, NOW) }]);
     expect(plan.create).toEqual([{ role: 'successor', schedule: scheduleKey(POLICY, NOW, NOW + POLICY.keyTtlSeconds) }]);
   });
@@ -63,7 +63,7 @@ describe('planLine', () => {
     const young = stored(2, scheduleKey(POLICY, NOW - 100, NOW + 500));
     const plan = planLine([retired, young], true, NOW, POLICY);
     const matureAt = NOW - 100 + POLICY.leadSeconds;
-    expect(plan.extended).toEqual([{ kid: 1 }]);
+    expect(plan.extended).toEqual([1]);
     expect(plan.reschedule).toEqual([
       { kid: 1, schedule: { ...retiredSchedule, retiresAt: matureAt, exp: matureAt + POLICY.tokenTtlSeconds } },
       { kid: 2, schedule: scheduleKey(POLICY, NOW - 100, matureAt) },
@@ -76,7 +76,7 @@ describe('planLine', () => {
     const late = stored(2, scheduleKey(POLICY, NOW - 10, active.retiresAt));
     const plan = planLine([active, late], true, NOW, POLICY);
     const activatesAt = NOW - 10 + POLICY.leadSeconds;
-    expect(plan.extended).toEqual([{ kid: 1 }]);
+    expect(plan.extended).toEqual([1]);
     expect(plan.reschedule).toEqual([
       { kid: 1, schedule: { ...scheduleKey(POLICY, NOW - 3500, NOW - 3500), retiresAt: activatesAt, exp: activatesAt + POLICY.tokenTtlSeconds } },
       { kid: 2, schedule: scheduleKey(POLICY, NOW - 10, activatesAt) },
@@ -87,7 +87,7 @@ describe('planLine', () => {
     // Published "in 20 s" by another process whose clock is ahead of this one's.
     const ahead = stored(4, scheduleKey(POLICY, NOW + 20, NOW + 1000));
     const plan = planLine([ahead], true, NOW, POLICY);
-    expect(plan.activated).toEqual([{ kid: 4 }]);
+    expect(plan.activated).toEqual([4]);
     expect(plan.reschedule[0]).toEqual({ kid: 4, schedule: scheduleKey(POLICY, NOW + 20, NOW + 20) });
   });
 });

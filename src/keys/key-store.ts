@@ -14,7 +14,7 @@ import { withWriteLock } from '../database/write-lock.js';
 import { plaintextKeys, type KeyCipher } from './key-cipher.js';
 import { generatePrivateKeyPem } from './key-generation.js';
 import { missingKeyCount, scheduleAdoptedKey, signingLine, type KeyMetadata, type KeySchedule, type KeyState, type RotationPolicy } from './key-lifecycle.js';
-import { planLine, planRotation, type KeyRole, type LinePlan, type PlannedKeyRef } from './key-maintenance.js';
+import { planLine, planRotation, type KeyRole, type LinePlan } from './key-maintenance.js';
 import {
   countKeysByState,
   findKeysWithoutLifecycle,
@@ -170,13 +170,8 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
       created.push(key);
     }
     for (const { kid, schedule } of plan.reschedule) await updateSchedule(executor, kid, schedule);
-    const kidOf = (ref: PlannedKeyRef): number => {
-      const kid = 'kid' in ref ? ref.kid : created[ref.created]?.kid;
-      if (kid === undefined) throw new KeyStoreError('a maintenance plan named a key it did not create');
-      return kid;
-    };
-    report.activated.push(...plan.activated.map(kidOf));
-    report.extended.push(...plan.extended.map(kidOf));
+    report.activated.push(...plan.activated);
+    report.extended.push(...plan.extended);
     return created;
   }
 
