@@ -97,19 +97,26 @@ describe('planRotation', () => {
   const waiting = stored(2, scheduleKey(POLICY, NOW - 100, active.retiresAt));
 
   it('publishes a key that signs after the lead time; the active key retires then, and waiting keys queue behind the new one', () => {
-    const plan = planRotation([active, waiting], NOW, POLICY, false);
+    const { successor, changes } = planRotation([active, waiting], NOW, POLICY, false);
     const activatesAt = NOW + POLICY.leadSeconds;
     const created = scheduleKey(POLICY, NOW, activatesAt);
-    expect(plan.create).toEqual([{ role: 'successor', schedule: created }]);
-    expect(plan.reschedule).toEqual([
+    expect(successor).toEqual(created);
+    expect(changes.create).toEqual([]);
+    expect(changes.reschedule).toEqual([
       { kid: 1, schedule: { ...scheduleKey(POLICY, NOW - 100, NOW - 100), retiresAt: activatesAt, exp: activatesAt + POLICY.tokenTtlSeconds } },
       { kid: 2, schedule: scheduleKey(POLICY, NOW - 100, created.retiresAt) },
     ]);
   });
 
+  it('publishes a key that signs after the lead time when none signs now, moving no stored key', () => {
+    const { successor, changes } = planRotation([], NOW, POLICY, false);
+    expect(successor).toEqual(scheduleKey(POLICY, NOW, NOW + POLICY.leadSeconds));
+    expect(changes).toEqual({ create: [], reschedule: [], activated: [], extended: [] });
+  });
+
   it('rotating at once keeps the old key published past its tokens by the time servers take to see it', () => {
-    const plan = planRotation([active], NOW, POLICY, true);
-    expect(plan.create[0]?.schedule.activatesAt).toBe(NOW);
-    expect(plan.reschedule).toEqual([{ kid: 1, schedule: { ...scheduleKey(POLICY, NOW - 100, NOW - 100), retiresAt: NOW, exp: NOW + POLICY.tokenTtlSeconds + ROTATION_SYNC_GRACE_SECONDS } }]);
+    const { successor, changes } = planRotation([active], NOW, POLICY, true);
+    expect(successor.activatesAt).toBe(NOW);
+    expect(changes.reschedule).toEqual([{ kid: 1, schedule: { ...scheduleKey(POLICY, NOW - 100, NOW - 100), retiresAt: NOW, exp: NOW + POLICY.tokenTtlSeconds + ROTATION_SYNC_GRACE_SECONDS } }]);
   });
 });

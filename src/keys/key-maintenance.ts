@@ -19,6 +19,13 @@ export interface LinePlan {
   extended: number[];
 }
 
+/** A rotation: the new key, and what changes for the keys already stored. */
+export interface RotationPlan {
+  successor: KeySchedule;
+  /** Its `create` is empty: the successor is created apart, as the rotation's result. */
+  changes: LinePlan;
+}
+
 /** Longer than a running server takes to pick up a change made elsewhere (its sync interval, 1 s by default). */
 export const ROTATION_SYNC_GRACE_SECONDS = 5;
 
@@ -136,7 +143,7 @@ export function planLine(keys: readonly KeyMetadata[], hasExpiredKey: boolean, n
  * before they can have seen it, it stays published that much longer, so their tokens never outlive
  * it. Keys already waiting queue up behind the new one.
  */
-export function planRotation(keys: readonly KeyMetadata[], now: number, policy: RotationPolicy, immediately: boolean): LinePlan {
+export function planRotation(keys: readonly KeyMetadata[], now: number, policy: RotationPolicy, immediately: boolean): RotationPlan {
   const planning = planner(keys, policy);
   const { active, waiting } = signingLine(planning.drafts, now);
   const activatesAt = immediately ? now : now + policy.leadSeconds;
@@ -144,5 +151,5 @@ export function planRotation(keys: readonly KeyMetadata[], now: number, policy: 
   const grace = activatesAt - now < ROTATION_SYNC_GRACE_SECONDS ? ROTATION_SYNC_GRACE_SECONDS : 0;
   if (active !== undefined) Object.assign(active, { retiresAt: activatesAt, exp: activatesAt + policy.tokenTtlSeconds + grace });
   planning.lineUp(key, waiting);
-  return planning.finish();
+  return { successor: scheduleOf(key), changes: { ...planning.finish(), create: [] } };
 }

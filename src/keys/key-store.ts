@@ -142,7 +142,7 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
    * Whether any algorithm's line needs work, and the keys that work will need, generated before
    * the write lock is taken so that it is held for milliseconds.
    */
-  async function prepareMaintenance(now: number, algorithms: readonly SigningAlgorithm[]): Promise<{ needed: boolean; spare: Map<SigningAlgorithm, string[]> }> {
+  async function prepareMaintenance(now: number, algorithms: readonly SigningAlgorithm[]): Promise<{ needed: boolean; spare: { algorithm: SigningAlgorithm; pems: string[] }[] }> {
     const lines = await Promise.all(
       algorithms.map(async (algorithm) => {
         const line = signingLine(await liveKeysOf(db, algorithm, now), now);
@@ -152,27 +152,24 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
       }),
     );
     const generated = await Promise.all(
-      lines.map(async ({ algorithm, count }) => [algorithm, await Promise.all(Array.from({ length: count }, () => generatePrivateKeyPem(algorithm)))] as const),
+      lines.map(async ({ algorithm, count }) => ({ algorithm, pems: await Promise.all(Array.from({ length: count }, () => generatePrivateKeyPem(algorithm))) })),
     );
-    return { needed: lines.some((line) => line.needed), spare: new Map(generated) };
+    return { needed: lines.some((line) => line.needed), spare: generated };
   }
 
   /**
    * Carries `plan` out for `algorithm` on the connection holding the write lock, with the `spare`
    * keys generated beforehand (more are generated should another process have changed the store
-   * since they were counted). Returns the keys it created, in the plan's order.
+   * since they were counted).
    */
-  async function carryOut(executor: Executor, algorithm: SigningAlgorithm, plan: LinePlan, spare: string[], report: MaintenanceReport): Promise<KeyMetadata[]> {
-    const created: KeyMetadata[] = [];
+  async function carryOut(executor: Executor, algorithm: SigningAlgorithm, plan: LinePlan, spare: string[], report: MaintenanceReport): Promise<void> {
     for (const { role, schedule } of plan.create) {
       const key = await insertKey(executor, algorithm, spare.pop() ?? (await generatePrivateKeyPem(algorithm)), schedule);
       report.created.push({ kid: key.kid, alg: algorithm, role });
-      created.push(key);
     }
     for (const { kid, schedule } of plan.reschedule) await updateSchedule(executor, kid, schedule);
     report.activated.push(...plan.activated);
     report.extended.push(...plan.extended);
-    return created;
   }
 
   return {
@@ -193,9 +190,9 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
       return withWriteLock(db, async (connection) => {
         const report = emptyReport();
         await adoptKeysWithoutLifecycle(connection, now, report);
-        for (const algorithm of algorithms) {
+        for (const { algorithm, pems } of spare) {
           const plan = planLine(await liveKeysOf(connection, algorithm, now), await hasExpiredKey(connection, algorithm, now), now, policy);
-          await carryOut(connection, algorithm, plan, spare.get(algorithm) ?? [], report);
+          await carryOut(connection, algorithm, plan, pems, report);
         }
         return report;
       });
@@ -204,9 +201,9 @@ export function createKeyStore(db: Kysely<Database>, cipher: KeyCipher = plainte
     async rotate(now, algorithm, policy, { immediately = false } = {}) {
       const pem = await generatePrivateKeyPem(algorithm);
       return withWriteLock(db, async (connection) => {
-        const plan = planRotation(await liveKeysOf(connection, algorithm, now), now, policy, immediately);
-        const [key] = await carryOut(connection, algorithm, plan, [pem], emptyReport());
-        if (key === undefined) throw new KeyStoreError('the rotation created no key');
+        const { successor, changes } = planRotation(await liveKeysOf(connection, algorithm, now), now, policy, immediately);
+        const key = await insertKey(connection, algorithm, pem, successor);
+        await carryOut(connection, algorithm, changes, [], emptyReport());
         return key;
       });
     },
