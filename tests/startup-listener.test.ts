@@ -132,6 +132,14 @@ describe('startupListener', () => {
     expect(served).toEqual(['/kept']);
   });
 
+  it('names an IPv6 address in brackets', async () => {
+    const started = startupListener();
+    onTestFinished(() => started.close());
+    const url = await started.listen({ host: '::1', port: 0 });
+    expect(url).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    expect((await request(`${url}/healthz`)).status).toBe(200);
+  });
+
   it('closes without ever having listened', async () => {
     const never = startupListener();
     await never.close();
