@@ -1,9 +1,9 @@
 /**
  * The standalone server's entry. It reads the configuration and binds the port at once, then
  * loads the service (most of the start) and serves the requests that came meanwhile: a client
- * that connects while the server starts waits, it is never refused. With WORKERS above 1, it
- * is the primary that runs that many of them on the port instead, or one of those workers. Only light modules are
- * imported statically here; the rest is imported once the port is bound.
+ * that connects while the server starts waits, it is never refused. With WORKERS above 1, it is
+ * the primary that runs that many of them on the port instead, or one of those workers. Only
+ * light modules are imported statically here; the rest is imported once the port is bound.
  */
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
