@@ -5,7 +5,7 @@
  * the grader's contract, not a stopwatch, so this file runs alone (vitest.config.ts), where no
  * other test shares the two cores with the server's start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,10 +14,11 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { Kysely, SqliteDialect } from 'kysely';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_DATABASE_PATH } from '../src/server/config.js';
 import { basic, serverEnvironment, temporaryDirectory } from './helpers.js';
 import { freePort } from './free-port.js';
+import { spawnInOwnGroup } from './server-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The grader's wait between launching the run command and its first request, and its HTTP time-out. */
@@ -54,17 +55,10 @@ interface Launched {
 /** Launches `command` in `directory`, in a process group of its own (npm, its shell and the server), killed when the test ends. */
 function launch(command: RunCommand, directory: string, variables: Record<string, string>): Launched {
   const [file, args] = RUN_COMMANDS[command]();
-  const child = spawn(file, args, { cwd: directory, env: serverEnvironment(variables), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawnInOwnGroup(file, args, { cwd: directory, env: serverEnvironment(variables) });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  onTestFinished(() => {
-    try {
-      process.kill(-(child.pid ?? 0), 'SIGKILL');
-    } catch {
-      // Every process of the group has exited already.
-    }
-  });
   return { child, output: () => output };
 }
 

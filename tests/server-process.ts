@@ -20,11 +20,11 @@ export interface RunningServer {
 }
 
 /**
- * `node dist/server/server.js` on loopback with `variables`, in a process group of its own that is
- * killed when the test ends, so that a test that fails stops the workers of WORKERS too.
+ * `file` with `args`, in a process group of its own that is killed when the test ends, so that a
+ * test that fails stops every process the command started too (npm and its shell, WORKERS).
  */
-function spawnServer(variables: Record<string, string>, cwd = process.cwd()): ChildProcessByStdio<null, Readable, Readable> {
-  const child = spawn(process.execPath, [SERVER_ENTRY], { cwd, env: serverEnvironment({ HOST: '127.0.0.1', ...variables }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+export function spawnInOwnGroup(file: string, args: readonly string[], { cwd, env }: { cwd: string; env: NodeJS.ProcessEnv }): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   onTestFinished(() => {
     try {
       process.kill(-(child.pid ?? 0), 'SIGKILL');
@@ -33,6 +33,11 @@ function spawnServer(variables: Record<string, string>, cwd = process.cwd()): Ch
     }
   });
   return child;
+}
+
+/** `node dist/server/server.js` on loopback with `variables`, in a process group of its own. */
+function spawnServer(variables: Record<string, string>, cwd = process.cwd()): ChildProcessByStdio<null, Readable, Readable> {
+  return spawnInOwnGroup(process.execPath, [SERVER_ENTRY], { cwd, env: serverEnvironment({ HOST: '127.0.0.1', ...variables }) });
 }
 
 /** Runs the server until it exits by itself (a failed start): its exit code and what it printed. */
