@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './server-process.js';
+import { freePort, timeUntil } from './server-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -61,17 +61,6 @@ function connects(port: number): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls every 5 ms until `probe` holds, within 30 s; resolves with the milliseconds since `since`. */
-async function timeUntil(probe: () => Promise<boolean>, since: number): Promise<number> {
-  while (!(await probe())) {
-    if (performance.now() - since > 30_000) throw new Error('no answer within 30 s');
-    await sleep(5);
-  }
-  return performance.now() - since;
-}
-
 async function launchOnce({ file, args }: LaunchCommand, databasePath: string): Promise<{ portBoundMs: number; firstAnswerMs: number }> {
   const port = await freePort();
   const started = performance.now();
@@ -82,9 +71,10 @@ async function launchOnce({ file, args }: LaunchCommand, databasePath: string): 
     detached: true,
   });
   try {
-    const portBoundMs = await timeUntil(() => connects(port), started);
+    const portBoundMs = await timeUntil(() => connects(port), started, `port ${String(port)}`);
     // The request waits, held, for the service: it is sent once and answered when the service is ready.
-    const firstAnswerMs = await timeUntil(async () => (await fetch(`http://127.0.0.1:${String(port)}/auth`, { method: 'POST' }).catch(() => undefined))?.status === 200, started);
+    const url = `http://127.0.0.1:${String(port)}/auth`;
+    const firstAnswerMs = await timeUntil(async () => (await fetch(url, { method: 'POST' }).catch(() => undefined))?.status === 200, started, `POST ${url}`);
     return { portBoundMs, firstAnswerMs };
   } finally {
     const exited = once(child, 'exit');

@@ -22,17 +22,19 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Resolves with the milliseconds it took for `url` to answer 200. */
-async function waitForOk(url: string, since: number, timeoutMs = 30_000): Promise<number> {
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return performance.now() - since;
-    } catch {
-      // Not listening yet.
-    }
-    if (performance.now() - since > timeoutMs) throw new Error(`${url} did not answer within ${String(timeoutMs)} ms`);
+/** Polls every 5 ms until `probe` holds, within 30 s; resolves with the milliseconds since `since`. */
+export async function timeUntil(probe: () => Promise<boolean>, since: number, what: string): Promise<number> {
+  const timeoutMs = 30_000;
+  while (!(await probe())) {
+    if (performance.now() - since > timeoutMs) throw new Error(`${what} did not answer within ${String(timeoutMs)} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  return performance.now() - since;
+}
+
+/** Resolves with the milliseconds it took for `url` to answer 200 (not listening yet counts as no). */
+function waitForOk(url: string, since: number): Promise<number> {
+  return timeUntil(async () => (await fetch(url).catch(() => undefined))?.ok === true, since, url);
 }
 
 /** Starts `entry` with only PATH, `env` and PORT in its environment; resolves once `readyPath` answers 200. */
