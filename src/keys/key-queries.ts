@@ -15,6 +15,12 @@ export class KeyStoreError extends Error {
 
 export type Executor = Kysely<Database>;
 
+export interface KeyStateCount {
+  alg: string;
+  state: KeyState;
+  count: number;
+}
+
 interface MetadataRow {
   kid: number;
   exp: number;
@@ -107,7 +113,7 @@ export async function updateSchedule(executor: Executor, kid: number, schedule: 
 }
 
 /** How many keys of each algorithm are in each state at `now`: one aggregate in the database, which may hold many expired keys awaiting pruning. */
-export async function countKeysByState(executor: Executor, now: number): Promise<{ alg: string; state: KeyState; count: number }[]> {
+export async function countKeysByState(executor: Executor, now: number): Promise<KeyStateCount[]> {
   const rows = await executor
     .selectFrom('keys')
     .innerJoin('key_lifecycle as lifecycle', 'lifecycle.kid', 'keys.kid')
