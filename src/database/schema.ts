@@ -69,6 +69,31 @@ export interface KeyChangesTable {
   version: number;
 }
 
+/** A client of `POST /oauth/token` (RFC 6749 §2), registered by the admin CLI. */
+export interface OAuthClientsTable {
+  client_id: string;
+  /** SHA-256 of the client secret; the secret itself is shown once and never stored. */
+  secret_digest: Buffer;
+  /** The scopes the client may ask for, space-separated (RFC 6749 §3.3). */
+  scopes: string;
+  /** The grant types the client may use, space-separated. */
+  grant_types: string;
+  /** The `aud` of its access tokens; null for the server's default. */
+  audience: string | null;
+  /** A JSON object of claims added to its access tokens; null for none. */
+  extra_claims: string | null;
+  created_at: ColumnType<DatabaseTimestamp, never, never>;
+  /** Set when the client is removed: it no longer authenticates, and its id is never reused. */
+  disabled_at: ColumnType<DatabaseTimestamp | null, never, DatabaseTimestamp | null>;
+}
+
+/** Access tokens revoked before their expiry (RFC 7009), by `jti`; a row is pruned once `exp` has passed. */
+export interface OAuthRevocationsTable {
+  jti: string;
+  /** The token's own `exp`, in unix seconds. */
+  exp: number;
+}
+
 export interface Database {
   keys: KeysTable;
   users: UsersTable;
@@ -76,4 +101,6 @@ export interface Database {
   key_encryption: KeyEncryptionTable;
   key_lifecycle: KeyLifecycleTable;
   key_changes: KeyChangesTable;
+  oauth_clients: OAuthClientsTable;
+  oauth_revocations: OAuthRevocationsTable;
 }

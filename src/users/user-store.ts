@@ -1,6 +1,7 @@
 /** The user repository: registered users and the log of successful authentications. */
 import { sql, type Kysely } from 'kysely';
-import type { Database, DatabaseTimestamp } from '../database/schema.js';
+import type { Database } from '../database/schema.js';
+import { isoSecond } from '../database/timestamps.js';
 import { errorCode } from '../common/error-code.js';
 
 export interface User {
@@ -47,12 +48,6 @@ export interface UserStore {
   findByUsername(username: string): Promise<User | undefined>;
   /** Logs the authentication and, for a registered user, sets `last_login`, in one transaction. */
   recordSuccessfulAuth(auth: SuccessfulAuth): Promise<void>;
-}
-
-/** A CURRENT_TIMESTAMP as ISO 8601 to the second: SQLite's `YYYY-MM-DD HH:MM:SS` (UTC), or PostgreSQL's Date. */
-function isoSecond(timestamp: DatabaseTimestamp): string {
-  if (timestamp instanceof Date) return timestamp.toISOString().replace(/\.\d+Z$/, 'Z');
-  return `${timestamp.replace(' ', 'T')}Z`;
 }
 
 // PostgreSQL reports a unique violation by code and names the constraint; SQLite names the

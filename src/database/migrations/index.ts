@@ -6,6 +6,7 @@ import * as createKeyEncryption from './0003-create-key-encryption.js';
 import * as createKeyLifecycle from './0004-create-key-lifecycle.js';
 import * as indexRevokedKeys from './0005-index-revoked-keys.js';
 import * as countKeyChanges from './0006-count-key-changes.js';
+import * as createOAuthClients from './0007-create-oauth-clients.js';
 
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-create-keys': createKeys,
@@ -14,4 +15,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0004-create-key-lifecycle': createKeyLifecycle,
   '0005-index-revoked-keys': indexRevokedKeys,
   '0006-count-key-changes': countKeyChanges,
+  '0007-create-oauth-clients': createOAuthClients,
 };
