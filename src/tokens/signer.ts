@@ -1,5 +1,6 @@
-/** Issues JWTs signed with the keyring's keys, through jose. */
-import { SignJWT } from 'jose';
+/** Issues JWTs signed with the keyring's keys, through jose: the tokens of `/auth` and OAuth access tokens. */
+import { randomUUID } from 'node:crypto';
+import { SignJWT, type JWTPayload } from 'jose';
 import type { SigningAlgorithm } from '../keys/algorithms.js';
 import type { Clock } from '../common/clock.js';
 import type { Keyring } from '../keys/keyring.js';
@@ -18,9 +19,44 @@ export interface IssueTokenOptions {
   passwordVerified?: boolean;
 }
 
+/**
+ * Claims of an access token (RFC 7519 §4.1, RFC 9068 §2.2, RFC 8176) that only the server
+ * sets: an extra claim by one of these names could make a token say what was never granted.
+ */
+export const REGISTERED_CLAIMS: readonly string[] = ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scope', 'amr', 'auth_time', 'acr', 'cnf', 'act'];
+
+function withoutRegisteredClaims(claims: Readonly<Record<string, unknown>>): JWTPayload {
+  return Object.fromEntries(Object.entries(claims).filter(([name]) => !REGISTERED_CLAIMS.includes(name)));
+}
+
+export interface IssueAccessTokenOptions {
+  clientId: string;
+  /** The `sub` claim: the client itself, or the user it acts for. */
+  subject: string;
+  /** The `aud` claim; the signer's audience, else its issuer, when not given. */
+  audience?: string | undefined;
+  /** The granted scopes; no `scope` claim when there are none. */
+  scopes: readonly string[];
+  /** Claims added to the registered ones; any that names a registered claim is left out. */
+  extraClaims?: Readonly<Record<string, unknown>> | undefined;
+  /** The subject proved a password (the password grant): `amr: ["pwd"]`, as `/auth` tokens say it. */
+  passwordVerified?: boolean;
+}
+
+export interface AccessToken {
+  token: string;
+  /** Seconds from now until `exp`. */
+  expiresIn: number;
+}
+
 export interface Signer {
   /** A compact JWS with `alg`, `kid` and `typ: JWT` in its header and `iss`, `sub`, `iat`, `exp` (and `aud`) claims. */
   issueToken(options: IssueTokenOptions): Promise<string>;
+  /**
+   * An access token in the JWT profile of RFC 9068: `typ: at+jwt` in the header; `iss`, `sub`,
+   * `aud`, `client_id`, `scope`, `iat`, `exp` and a unique `jti` (what revocation names).
+   */
+  issueAccessToken(options: IssueAccessTokenOptions): Promise<AccessToken>;
 }
 
 export interface SignerOptions {
@@ -50,6 +86,25 @@ export function createSigner({ keyring, issuer, audience, tokenTtlSeconds, clock
         .setExpirationTime(exp);
       if (audience !== undefined) token.setAudience(audience);
       return token.sign(key.privateKey);
+    },
+
+    async issueAccessToken({ clientId, subject, audience: clientAudience, scopes, extraClaims = {}, passwordVerified = false }) {
+      const snapshot = await keyring.current();
+      const now = clock();
+      const key = snapshot.signingKey(keyring.algorithms[0]);
+      const claims: JWTPayload = { ...withoutRegisteredClaims(extraClaims), client_id: clientId };
+      if (scopes.length > 0) claims.scope = scopes.join(' ');
+      if (passwordVerified) claims.amr = ['pwd'];
+      const token = await new SignJWT(claims)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
+        .setIssuer(issuer)
+        .setSubject(subject)
+        .setAudience(clientAudience ?? audience ?? issuer)
+        .setIssuedAt(now)
+        .setExpirationTime(now + tokenTtlSeconds)
+        .setJti(randomUUID())
+        .sign(key.privateKey);
+      return { token, expiresIn: tokenTtlSeconds };
     },
   };
 }

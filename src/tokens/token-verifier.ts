@@ -11,9 +11,17 @@ export class InvalidTokenError extends Error {
   readonly statusCode = 401;
 }
 
+export interface VerifyOptions {
+  /**
+   * Accept any `aud`: introspection and revocation answer for every token we issued, access
+   * tokens for other audiences among them. By default, the configured audience is required.
+   */
+  anyAudience?: boolean;
+}
+
 export interface TokenVerifier {
   /** The verified claims; throws {@link InvalidTokenError} for any token we would not have issued. */
-  verify(token: string): Promise<JWTPayload>;
+  verify(token: string, options?: VerifyOptions): Promise<JWTPayload>;
 }
 
 export interface TokenVerifierOptions {
@@ -27,7 +35,7 @@ export function createTokenVerifier({ keyring, issuer, audience, clock }: TokenV
   // One key set per published set: built when the published keys change, not per request.
   const keySets = new WeakMap<Jwks, ReturnType<typeof createLocalJWKSet>>();
   return {
-    async verify(token) {
+    async verify(token, { anyAudience = false } = {}) {
       const { jwks } = await keyring.current();
       let keySet = keySets.get(jwks);
       if (keySet === undefined) {
@@ -39,7 +47,7 @@ export function createTokenVerifier({ keyring, issuer, audience, clock }: TokenV
         const { payload } = await jwtVerify(token, keySet, {
           algorithms: [...SIGNING_ALGORITHMS],
           issuer,
-          ...(audience === undefined ? {} : { audience }),
+          ...(audience === undefined || anyAudience ? {} : { audience }),
           currentDate: new Date(clock() * 1000),
         });
         return payload;
