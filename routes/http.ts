@@ -46,7 +46,7 @@ export function sendNotFound(request: FastifyRequest, reply: FastifyReply): Fast
  * (RFC 9110 §15.5.6), not 404. The answer comes from an onRequest hook, before any body is read,
  * so a body the path would never accept cannot turn the 405 into a 400, 413 or 415.
  */
-export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: readonly HTTPMethods[]): void {
+export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: readonly HTTPMethods[], responses: Record<string, unknown> = errorResponses): void {
   const allow = allowed.join(', ');
   const reject = async (request: FastifyRequest, reply: FastifyReply) => {
     void reply.header('allow', allow);
@@ -56,7 +56,7 @@ export function rejectOtherMethods(app: FastifyInstance, url: string, allowed: r
     method: app.supportedMethods.filter((method) => !allowed.includes(method)),
     url,
     // Left out of the OpenAPI document, whose description says every path answers 405 so.
-    schema: { hide: true, response: errorResponses },
+    schema: { hide: true, response: responses },
     onRequest: reject,
     // Never reached, as the hook always answers; Fastify requires a handler all the same.
     handler: reject,

@@ -8,6 +8,7 @@ import { UNMATCHED_ROUTE } from '../src/server/metrics.js';
 import { healthRoutes } from './health.js';
 import { sendSafeError } from './http.js';
 import { metricsRoutes } from './metrics.js';
+import { oauthRoutes } from './oauth.js';
 import { openApiRoutes } from './openapi.js';
 import { rateLimitStoreOptions, type RateLimitedRoutesOptions } from './rate-limit.js';
 import { errorResponse } from './schemas.js';
@@ -61,6 +62,7 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
   await app.register(openApiRoutes);
   await app.register(authRoutes, { rateLimit });
   await app.register(userRoutes, { rateLimit });
+  await app.register(oauthRoutes, { rateLimit });
   await app.register(healthRoutes);
   if (metricsRoute) await app.register(metricsRoutes, { exposition: () => app.metrics.registry.metrics(), contentType: app.metrics.registry.contentType });
   const wellKnown: WellKnownRoutesOptions = { maxAgeSeconds: jwksMaxAgeSeconds, issuer, audience };

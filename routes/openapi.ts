@@ -30,8 +30,9 @@ function markOptionalBodies(document: OpenApiDocument): OpenApiDocument {
 
 const DESCRIPTION = [
   'Issues JWTs signed by rotating keys and publishes the public keys that verify them.',
-  'Every error is JSON `{ statusCode, error, message }`. A path answers a method it does not take with 405 and an `Allow` header;',
-  'a path no route serves, with 404. `POST /auth` and `POST /register` are rate limited per client address (429, `Retry-After`).',
+  'Every error is JSON `{ statusCode, error, message }`; those of the OAuth endpoints have RFC 6749 §5.2\'s `error` code and `error_description` too.',
+  'A path answers a method it does not take with 405 and an `Allow` header; a path no route serves, with 404.',
+  '`POST /auth`, `POST /register` and `POST /oauth/token` are rate limited per client address (429, `Retry-After`).',
 ].join(' ');
 
 /**
@@ -55,6 +56,7 @@ export const openApiRoutes = fp(async (app) => {
         info: { title: 'jwks-server', version: '1', description: DESCRIPTION },
         tags: [
           { name: 'tokens', description: 'Issuing signed JWTs' },
+          { name: 'oauth', description: 'OAuth 2.0: access tokens for registered clients, introspection and revocation' },
           { name: 'keys', description: 'The public keys that verify them' },
           { name: 'discovery', description: 'Where the keys and the token endpoint are' },
           { name: 'users', description: 'Registration and the caller\'s profile' },
@@ -70,7 +72,7 @@ export const openApiRoutes = fp(async (app) => {
       // Registered with `openapi` options, so the document is always OpenAPI 3.
       transformObject: (document) => markOptionalBodies((document as { openapiObject: OpenApiDocument }).openapiObject),
       // Shared schemas keep their own names in components/schemas (not def-0, def-1…).
-      // The only shared schema, the error response, has an $id.
+      // The shared schemas, the two error responses, have an $id.
       refResolver: { buildLocalReference: (json) => json.$id as string },
     });
   }

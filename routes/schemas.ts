@@ -125,12 +125,31 @@ const stringList = { type: 'array', items: { type: 'string' } } as const;
 /** OpenID Connect Discovery 1.0 §3 and RFC 8414 §2: one document answers both. */
 export const discoveryResponse = {
   type: 'object',
-  required: ['issuer', 'jwks_uri', 'token_endpoint', 'response_types_supported', 'subject_types_supported', 'id_token_signing_alg_values_supported'],
+  required: [
+    'issuer',
+    'jwks_uri',
+    'token_endpoint',
+    'grant_types_supported',
+    'token_endpoint_auth_methods_supported',
+    'introspection_endpoint',
+    'revocation_endpoint',
+    'scopes_supported',
+    'response_types_supported',
+    'subject_types_supported',
+    'id_token_signing_alg_values_supported',
+  ],
   additionalProperties: false,
   properties: {
     issuer: { type: 'string' },
     jwks_uri: { type: 'string', format: 'uri' },
     token_endpoint: { type: 'string', format: 'uri' },
+    grant_types_supported: stringList,
+    token_endpoint_auth_methods_supported: stringList,
+    introspection_endpoint: { type: 'string', format: 'uri' },
+    introspection_endpoint_auth_methods_supported: stringList,
+    revocation_endpoint: { type: 'string', format: 'uri' },
+    revocation_endpoint_auth_methods_supported: stringList,
+    scopes_supported: stringList,
     response_types_supported: stringList,
     subject_types_supported: stringList,
     id_token_signing_alg_values_supported: stringList,
@@ -152,5 +171,97 @@ export const readinessResponse = {
   properties: {
     status: { type: 'string', enum: ['ready'] },
     algorithms: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+/**
+ * The errors of the OAuth endpoints: RFC 6749 §5.2's `error` and `error_description`, with the
+ * `statusCode` and `message` every other error of the service has.
+ */
+export const oauthErrorResponse = {
+  $id: 'oauthErrorResponse',
+  type: 'object',
+  required: ['statusCode', 'error', 'error_description', 'message'],
+  additionalProperties: false,
+  properties: {
+    statusCode: { type: 'integer' },
+    error: { type: 'string', enum: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'unsupported_token_type', 'server_error'] },
+    error_description: { type: 'string' },
+    message: { type: 'string' },
+  },
+} as const;
+
+export function describedOAuthError(description: string) {
+  return { description, $ref: 'oauthErrorResponse#' } as const;
+}
+
+export const oauthErrorResponses = {
+  400: describedOAuthError('The request is malformed (`invalid_request`), or refused: see `error`.'),
+  401: describedOAuthError('`invalid_client`: unknown client or wrong secret; with `WWW-Authenticate` when HTTP Basic was used.'),
+  405: describedOAuthError('Another method than POST; `Allow` names it.'),
+  413: describedOAuthError('The body is over 8 KiB.'),
+  415: describedOAuthError('The body is not `application/x-www-form-urlencoded`.'),
+  '5xx': describedOAuthError('The server failed (`server_error`); the details are in its log.'),
+} as const;
+
+const oauthParameter = { type: 'string', maxLength: 4096 } as const;
+
+/** The client authentication parameters of `client_secret_post` (RFC 6749 §2.3.1). */
+const clientCredentialParameters = {
+  client_id: { type: 'string', maxLength: 128, description: 'With client_secret_post; or omit both and use HTTP Basic.' },
+  client_secret: { type: 'string', maxLength: 1024 },
+} as const;
+
+export const tokenRequestBody = {
+  type: 'object',
+  properties: {
+    grant_type: { type: 'string', maxLength: 64, examples: ['client_credentials', 'password'] },
+    scope: { ...oauthParameter, description: 'Space-separated; a subset of the client\'s scopes. Omitted: all of them.' },
+    username: { type: 'string', maxLength: MAX_USERNAME_LENGTH, description: 'The password grant only.' },
+    password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH, description: 'The password grant only.' },
+    ...clientCredentialParameters,
+  },
+} as const;
+
+/** RFC 6749 §5.1. */
+export const accessTokenResponse = {
+  type: 'object',
+  required: ['access_token', 'token_type', 'expires_in'],
+  additionalProperties: false,
+  properties: {
+    access_token: { type: 'string', description: 'A JWT access token (RFC 9068): `typ: at+jwt`, verifiable against the JWKS.' },
+    token_type: { type: 'string', enum: ['Bearer'] },
+    expires_in: { type: 'integer' },
+    scope: { type: 'string' },
+  },
+} as const;
+
+/** The body of introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1) requests. */
+export const tokenRequestOfClientBody = {
+  type: 'object',
+  required: ['token'],
+  properties: {
+    token: { type: 'string', maxLength: 8192 },
+    token_type_hint: { type: 'string', maxLength: 64 },
+    ...clientCredentialParameters,
+  },
+} as const;
+
+/** RFC 7662 §2.2: the token's claims when it is active; only `active: false` otherwise. */
+export const introspectionResponse = {
+  type: 'object',
+  required: ['active'],
+  additionalProperties: true,
+  properties: {
+    active: { type: 'boolean' },
+    token_type: { type: 'string', enum: ['Bearer'] },
+    client_id: { type: 'string' },
+    scope: { type: 'string' },
+    sub: { type: 'string' },
+    iss: { type: 'string' },
+    aud: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+    iat: { type: 'integer' },
+    exp: { type: 'integer' },
+    jti: { type: 'string' },
   },
 } as const;

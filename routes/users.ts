@@ -67,7 +67,7 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
     security: [{ bearer: [] }],
     response: {
       200: { description: 'The registered user the bearer token names.', ...userProfileResponse },
-      401: describedError('No bearer token, an invalid or expired one, or one not issued for a registered user\'s password.'),
+      401: describedError('No bearer token, an invalid, expired or revoked one, or one not issued for a registered user\'s password.'),
       ...errorResponses,
     },
   };
@@ -78,6 +78,8 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
       if (error instanceof InvalidTokenError) return refuse(reply, error.message, 'token_invalid');
       throw error;
     });
+    // Access tokens from /oauth/token carry a jti, which POST /oauth/revoke may have revoked.
+    if (typeof claims.jti === 'string' && (await app.revocationStore.isRevoked(claims.jti))) return refuse(reply, 'The token has been revoked', 'token_revoked');
     // Only a token issued for a verified password speaks for a registered user; a demo token
     // naming the same username does not.
     const user = Array.isArray(claims.amr) && claims.amr.includes('pwd') && claims.sub !== undefined ? await app.userStore.findByUsername(claims.sub) : undefined;

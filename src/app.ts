@@ -8,6 +8,7 @@ import databasePlugin from '../plugins/database.js';
 import keyStorePlugin from '../plugins/key-store.js';
 import keyringPlugin from '../plugins/keyring.js';
 import metricsPlugin from '../plugins/metrics.js';
+import oauthPlugin from '../plugins/oauth.js';
 import signerPlugin from '../plugins/signer.js';
 import usersPlugin from '../plugins/users.js';
 import { sendNotFound, sendSafeError } from '../routes/http.js';
@@ -17,6 +18,7 @@ import { requestId, SECURITY_HEADERS, SERVER_LIMITS } from './server/http-defaul
 import { OneLinePerRequest, serviceLoggerOptions } from './server/logging.js';
 import { UNMATCHED_ROUTE } from './server/metrics.js';
 import type { AuthMode } from './users/auth-modes.js';
+import type { RegisteredClient } from './oauth/client-registry.js';
 import { DEFAULT_ALGORITHMS, type AlgorithmList } from './keys/algorithms.js';
 import {
   DEFAULT_EXPIRED_KEY_RETENTION_SECONDS,
@@ -62,6 +64,8 @@ export interface JwksServiceOptions {
   keySyncIntervalMs?: number;
   /** Prometheus metrics (on by default, served at `GET /metrics`), or `false` for none. */
   metrics?: MetricsSettings | false;
+  /** The OAuth 2.0 endpoints (`/oauth/token`, `/oauth/introspect`, `/oauth/revoke`): clients registered in code, the password grant. */
+  oauth?: OAuthSettings;
   /** Source of the current unix time; tests inject one to move time. */
   clock?: Clock;
 }
@@ -73,6 +77,16 @@ export interface MetricsSettings {
   processMetrics?: boolean;
 }
 
+export interface OAuthSettings {
+  /**
+   * Clients registered here, beside those `jwks-server clients add` keeps in the database (which
+   * take second place to these for the same id). Secrets must be at least 43 characters.
+   */
+  clients?: readonly RegisteredClient[];
+  /** Take `grant_type=password` from clients allowed it. Default false. */
+  passwordGrant?: boolean;
+}
+
 /** The plugin cannot know where it is served from; the standalone server derives its issuer from HOST and PORT. */
 export const DEFAULT_ISSUER = 'jwks-server';
 
@@ -81,9 +95,11 @@ export const DEFAULT_KEY_SYNC_INTERVAL_MS = 1000;
 
 /**
  * Registers the decorators `database`, `keyStore`, `metrics`, `keyring`, `signer`, `tokenVerifier`,
- * `userStore` and `authenticator` (visible to the host app) and the routes `/auth`, `/register`,
- * `/users/me`, `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`, `/.well-known/{kid}.json`
- * and the discovery documents in a context of their own.
+ * `userStore`, `authenticator`, `clientStore`, `clientRegistry`, `revocationStore` and
+ * `oauthServer` (visible to the host app) and the routes `/auth`, `/register`, `/users/me`,
+ * `/oauth/token`, `/oauth/introspect`, `/oauth/revoke`, `/healthz`, `/readyz`, `/metrics`,
+ * `/.well-known/jwks.json`, `/.well-known/{kid}.json` and the discovery documents in a context of
+ * their own.
  */
 export const jwksService = fp<JwksServiceOptions>(
   async (app, options) => {
@@ -105,6 +121,7 @@ export const jwksService = fp<JwksServiceOptions>(
     });
     await app.register(signerPlugin, { issuer, audience: options.audience, tokenTtlSeconds, clock });
     await app.register(usersPlugin, { authMode: options.authMode ?? 'demo' });
+    await app.register(oauthPlugin, { clients: options.oauth?.clients, passwordGrant: options.oauth?.passwordGrant, clock });
     await app.register(serviceRoutes, {
       rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
       issuer,

@@ -31,6 +31,8 @@ export interface ServerConfig {
   /** The `aud` of every token, and what `/users/me` requires; none when unset. */
   audience: string | undefined;
   authMode: AuthMode;
+  /** OAUTH_PASSWORD_GRANT: whether POST /oauth/token takes `grant_type=password`. */
+  oauthPasswordGrant: boolean;
   /** NOT_MY_KEY: the secret private keys are encrypted with at rest; unset keeps them PEM. */
   keyEncryptionSecret: string | undefined;
   /** Fastify's trustProxy: whether, and which, proxies' X-Forwarded-For to believe. */
@@ -235,6 +237,7 @@ export function loadConfig(env: Environment = process.env): ServerConfig {
     issuer: readIssuer(env, host, port),
     audience: readAudience(env),
     authMode: readChoice(env, 'AUTH_MODE', AUTH_MODES, 'demo'),
+    oauthPasswordGrant: readChoice(env, 'OAUTH_PASSWORD_GRANT', ['true', 'false'], 'false') === 'true',
     keyEncryptionSecret: secret === undefined || secret === '' ? undefined : secret,
     trustProxy: readTrustProxy(env),
     rateLimit: readRateLimit(env),

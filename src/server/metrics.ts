@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { KeyRole, KeyStateCount } from '../keys/key-store.js';
 
 /** Why a request was refused a token or a profile; a short, fixed list, so label values stay few. */
-export type AuthFailureReason = 'credentials_required' | 'wrong_credentials' | 'token_missing' | 'token_invalid' | 'not_a_registered_user';
+export type AuthFailureReason = 'credentials_required' | 'wrong_credentials' | 'wrong_client_credentials' | 'token_missing' | 'token_invalid' | 'token_revoked' | 'not_a_registered_user';
 
 /** The `route` label of a request no route matched (an unknown path). */
 export const UNMATCHED_ROUTE = 'unmatched';

@@ -28,6 +28,7 @@ export async function serve(config: ServerConfig, listener: StartupListener, url
     issuer: config.issuer,
     audience: config.audience,
     authMode: config.authMode,
+    oauth: { passwordGrant: config.oauthPasswordGrant },
     keyEncryptionSecret: config.keyEncryptionSecret,
     rateLimit: config.rateLimit,
     trustProxy: config.trustProxy,
