@@ -198,10 +198,10 @@ export function describedOAuthError(description: string) {
 export const oauthErrorResponses = {
   400: describedOAuthError('The request is malformed (`invalid_request`), or refused: see `error`.'),
   401: describedOAuthError('`invalid_client`: unknown client or wrong secret; with `WWW-Authenticate` when HTTP Basic was used.'),
-  405: describedOAuthError('Another method than POST; `Allow` names it.'),
   413: describedOAuthError('The body is over 8 KiB.'),
   415: describedOAuthError('The body is not `application/x-www-form-urlencoded`.'),
-  '5xx': describedOAuthError('The server failed (`server_error`); the details are in its log.'),
+  '4xx': describedOAuthError('The request was refused; `error` and `error_description` say why.'),
+  '5xx': describedOAuthError('The server failed (`server_error`); the details are in its log, never in the response.'),
 } as const;
 
 const oauthParameter = { type: 'string', maxLength: 4096 } as const;

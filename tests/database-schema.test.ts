@@ -66,7 +66,7 @@ describe('openDatabase', () => {
   it('migrates down to an empty schema and back up again', async () => {
     const db = await openTestDatabase();
     const tableNames = async () => (await db.introspection.getTables()).map((table) => table.name).sort();
-    const schemaTables = ['auth_logs', 'key_changes', 'key_encryption', 'key_lifecycle', 'keys', 'users'];
+    const schemaTables = ['auth_logs', 'key_changes', 'key_encryption', 'key_lifecycle', 'keys', 'oauth_clients', 'oauth_revocations', 'users'];
     expect(await tableNames()).toEqual(schemaTables);
 
     expect((await createMigrator(db).migrateTo(NO_MIGRATIONS)).error).toBeUndefined();

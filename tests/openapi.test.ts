@@ -25,6 +25,9 @@ const SERVED: [string, string][] = [
   ['post', '/auth'],
   ['post', '/register'],
   ['get', '/users/me'],
+  ['post', '/oauth/token'],
+  ['post', '/oauth/introspect'],
+  ['post', '/oauth/revoke'],
   ['get', '/healthz'],
   ['get', '/readyz'],
   ['get', '/metrics'],
@@ -58,6 +61,7 @@ describe('GET /docs/json', () => {
   it('gives every operation a summary, a tag and described responses, errors in the one JSON shape', async () => {
     const document = await openApiDocument(await readyApp());
     expect(document.components.schemas.jwksErrorResponse).toMatchObject({ required: ['statusCode', 'error', 'message'] });
+    expect(document.components.schemas.oauthErrorResponse).toMatchObject({ required: ['statusCode', 'error', 'error_description', 'message'] });
     for (const [method, path] of SERVED) {
       const operation = document.paths[path]?.[method];
       expect(operation?.summary, `${method} ${path}`).toEqual(expect.any(String));
@@ -66,7 +70,8 @@ describe('GET /docs/json', () => {
       expect(responses.map(([status]) => status)).toEqual(expect.arrayContaining(['4XX', '5XX']));
       for (const [status, response] of responses) {
         expect(response.description, `${method} ${path} ${status}`).not.toBe('Default Response');
-        if (/^[45]/.test(status)) expect(response.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/jwksErrorResponse' });
+        const errorSchema = path.startsWith('/oauth/') ? 'oauthErrorResponse' : 'jwksErrorResponse';
+        if (/^[45]/.test(status)) expect(response.content?.['application/json']?.schema).toEqual({ $ref: `#/components/schemas/${errorSchema}` });
       }
     }
   });
@@ -84,6 +89,11 @@ describe('GET /docs/json', () => {
     expect(Object.keys(paths['/auth']?.post?.requestBody?.content ?? {})).toEqual(['application/json', 'application/x-www-form-urlencoded']);
     expect(paths['/register']?.post?.requestBody).toMatchObject({ required: true });
     expect(paths['/users/me']?.get?.security).toEqual([{ bearer: [] }]);
+    expect(Object.keys(paths['/oauth/token']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '401', '413', '415', '429']));
+    for (const path of ['/oauth/token', '/oauth/introspect', '/oauth/revoke']) {
+      expect(paths[path]?.post?.security).toEqual([{ basic: [] }, {}]);
+      expect(Object.keys(paths[path]?.post?.requestBody?.content ?? {})).toEqual(['application/x-www-form-urlencoded']);
+    }
     expect(components.securitySchemes).toEqual({ basic: { type: 'http', scheme: 'basic' }, bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } });
   });
 

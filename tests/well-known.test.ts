@@ -1,7 +1,11 @@
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { setTimeout } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { describe, expect, it, vi } from 'vitest';
 import { SIGNING_ALGORITHMS } from '../src/keys/algorithms.js';
-import { decodeToken, expectJsonError, manualClock, PRIVATE_JWK_MEMBERS, readyApp } from './helpers.js';
+import { createClientStore } from '../src/oauth/client-store.js';
+import { SCOPES_REFRESH_MS } from '../routes/discovery.js';
+import { decodeToken, expectJsonError, manualClock, newTestDatabase, PRIVATE_JWK_MEMBERS, readDatabase, readyApp } from './helpers.js';
 
 const KEY_URLS = ['/.well-known/jwks.json', '/.well-known/1.json'];
 const DISCOVERY_URLS = ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server'];
@@ -90,25 +94,82 @@ describe('CORS on the key and discovery documents', () => {
 });
 
 describe('discovery', () => {
-  it.each(DISCOVERY_URLS)('%s names the issuer, the JWKS, the token endpoint and the algorithms', async (url) => {
-    const app = await readyApp({ issuer: 'https://id.example.com/tenant/', algorithms: ['ES256', 'RS256'], audience: 'https://api.example.com' });
+  it.each(DISCOVERY_URLS)('%s names the issuer, the JWKS, the OAuth endpoints, the grants, the scopes and the algorithms', async (url) => {
+    const databaseUrl = await newTestDatabase();
+    await readDatabase(databaseUrl, async (db) => {
+      const clientStore = createClientStore(db);
+      await clientStore.add('stored', { scopes: ['orders:read', 'orders:write'] });
+      await clientStore.add('removed', { scopes: ['gone'] });
+      await clientStore.remove('removed');
+    });
+    const app = await readyApp({
+      databaseUrl,
+      issuer: 'https://id.example.com/tenant/',
+      algorithms: ['ES256', 'RS256'],
+      audience: 'https://api.example.com',
+      oauth: { clients: [{ clientId: 'in-code', clientSecret: 'x'.repeat(43), scopes: ['orders:read', 'admin'] }] },
+    });
     const response = await app.inject({ method: 'GET', url });
     expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+    const methods = ['client_secret_basic', 'client_secret_post'];
     expect(response.json()).toEqual({
       issuer: 'https://id.example.com/tenant/',
       jwks_uri: 'https://id.example.com/tenant/.well-known/jwks.json',
-      token_endpoint: 'https://id.example.com/tenant/auth',
+      token_endpoint: 'https://id.example.com/tenant/oauth/token',
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: methods,
+      introspection_endpoint: 'https://id.example.com/tenant/oauth/introspect',
+      introspection_endpoint_auth_methods_supported: methods,
+      revocation_endpoint: 'https://id.example.com/tenant/oauth/revoke',
+      revocation_endpoint_auth_methods_supported: methods,
+      scopes_supported: ['admin', 'orders:read', 'orders:write'],
       response_types_supported: [],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256', 'RS256'],
-      claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'amr'],
+      claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'amr', 'client_id', 'scope', 'jti'],
     });
+  });
+
+  it('lists the password grant only when it is on', async () => {
+    const app = await readyApp({ oauth: { passwordGrant: true } });
+    const response = await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' });
+    expect(response.json()).toMatchObject({ grant_types_supported: ['client_credentials', 'password'] });
   });
 
   it('names its endpoints after the address the client used when the issuer is not a URL', async () => {
     const app = await readyApp();
     const response = await app.inject({ method: 'GET', url: '/.well-known/openid-configuration', headers: { host: 'keys.internal:8443' } });
-    expect(response.json()).toMatchObject({ issuer: 'jwks-server', jwks_uri: 'http://keys.internal:8443/.well-known/jwks.json', token_endpoint: 'http://keys.internal:8443/auth' });
+    expect(response.json()).toMatchObject({
+      issuer: 'jwks-server',
+      jwks_uri: 'http://keys.internal:8443/.well-known/jwks.json',
+      token_endpoint: 'http://keys.internal:8443/oauth/token',
+      introspection_endpoint: 'http://keys.internal:8443/oauth/introspect',
+      revocation_endpoint: 'http://keys.internal:8443/oauth/revoke',
+    });
+  });
+
+  it('lists the scopes of clients registered later, by another process, within about a second', async () => {
+    const databaseUrl = await newTestDatabase();
+    const app = await readyApp({ databaseUrl });
+    const scopes = async () => (await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json<{ scopes_supported: string[] }>().scopes_supported;
+    expect(await scopes()).toEqual([]);
+    await readDatabase(databaseUrl, (db) => createClientStore(db).add('later', { scopes: ['reports'] }));
+    await vi.waitFor(async () => {
+      expect(await scopes()).toEqual(['reports']);
+    }, { timeout: 3000, interval: 100 });
+  });
+
+  it('keeps serving the scopes it last read when they cannot be read again', async () => {
+    const app = await readyApp({ oauth: { clients: [{ clientId: 'in-code', clientSecret: 'x'.repeat(43), scopes: ['kept'] }] } });
+    const first = await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' });
+    expect(first.json()).toMatchObject({ scopes_supported: ['kept'] });
+    await sql`DROP TABLE oauth_clients`.execute(app.database);
+    await setTimeout(SCOPES_REFRESH_MS + 100);
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const response = await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers.etag).toBe(first.headers.etag);
+    }
   });
 });
 
