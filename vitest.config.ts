@@ -11,6 +11,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/startup-failure.test.ts',
   'tests/package-types.test.ts',
   'tests/cli-keys.test.ts',
+  'tests/cli-clients.test.ts',
   'tests/cli-invocation.test.ts',
   'tests/cli-server.test.ts',
   'tests/logging.test.ts',
