@@ -43,7 +43,7 @@ describe('the standalone server', () => {
   it.runIf(onSqlite)('keeps its keys where an outside reader of the SQLite file finds them', async () => {
     const directory = temporaryDirectory();
     // No DATABASE_URL: the default file name, in the working directory.
-    const server = await startServer({}, directory);
+    const server = await startServer({}, { cwd: directory });
     const token = await postAuth(server.url);
     const expiredToken = await postAuth(server.url, '?expired=true');
 

@@ -6,7 +6,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { expect, inject, onTestFinished } from 'vitest';
+import { afterAll, expect, inject, onTestFinished } from 'vitest';
 import { buildApp, type AppOptions } from '../src/app.js';
 import type { Clock } from '../src/common/clock.js';
 import { openDatabase } from '../src/database/connection.js';
@@ -33,10 +33,32 @@ export function manualClock(start = Math.floor(Date.now() / 1000)): ManualClock 
   };
 }
 
-/** A fresh directory for database files, removed when the test ends. */
-export function temporaryDirectory(): string {
+/**
+ * Where a helper registers what undoes it (removes a directory, drops a database, kills a
+ * process): by default the end of the current test; {@link cleanupAfterAll} for what a file's
+ * tests share.
+ */
+export type RegisterCleanup = (cleanup: () => Promise<void> | void) => void;
+
+/**
+ * Registers cleanups of what is made in `beforeAll` and shared by the tests of the suite it is
+ * called in: run after the suite's last test, the last registered first. Call it while the suite
+ * is being collected, not inside a hook.
+ */
+export function cleanupAfterAll(): RegisterCleanup {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return (cleanup) => {
+    cleanups.push(cleanup);
+  };
+}
+
+/** A fresh directory for database files, removed when the test ends (or when told). */
+export function temporaryDirectory(registerCleanup: RegisterCleanup = onTestFinished): string {
   const directory = mkdtempSync(join(tmpdir(), 'jwks-server-test-'));
-  onTestFinished(() => {
+  registerCleanup(() => {
     rmSync(directory, { recursive: true, force: true });
   });
   return directory;
@@ -56,15 +78,15 @@ async function onPostgresServer(statement: string): Promise<void> {
 }
 
 /**
- * A new, empty database that lives until the test ends, for tests that open it more than once
- * or from another process: a SQLite file in a temporary directory, or a database of its own on
- * the test PostgreSQL server.
+ * A new, empty database that lives until the test ends (or until the cleanup registered ends
+ * it), for tests that open it more than once or from another process: a SQLite file in a
+ * temporary directory, or a database of its own on the test PostgreSQL server.
  */
-export async function newTestDatabase(): Promise<string> {
-  if (testDialect === 'sqlite') return join(temporaryDirectory(), 'keys.db');
+export async function newTestDatabase(registerCleanup: RegisterCleanup = onTestFinished): Promise<string> {
+  if (testDialect === 'sqlite') return join(temporaryDirectory(registerCleanup), 'keys.db');
   const name = `jwks_test_${randomBytes(8).toString('hex')}`;
   await onPostgresServer(`CREATE DATABASE ${name}`);
-  onTestFinished(async () => {
+  registerCleanup(async () => {
     await onPostgresServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });
   const url = new URL(inject('postgresUrl'));

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished } from 'vitest';
-import { serverEnvironment } from './helpers.js';
+import { serverEnvironment, type RegisterCleanup } from './helpers.js';
 
 export const SERVER_ENTRY = fileURLToPath(new URL('../dist/server/server.js', import.meta.url));
 export const CLI_ENTRY = fileURLToPath(new URL('../dist/src/server/cli.js', import.meta.url));
@@ -19,13 +19,20 @@ export interface RunningServer {
   stop(): Promise<number | null>;
 }
 
+export interface SpawnOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** When the process group is killed: at the end of the current test unless told otherwise. */
+  registerCleanup?: RegisterCleanup | undefined;
+}
+
 /**
  * `file` with `args`, in a process group of its own that is killed when the test ends, so that a
  * test that fails stops every process the command started too (npm and its shell, WORKERS).
  */
-export function spawnInOwnGroup(file: string, args: readonly string[], { cwd, env }: { cwd: string; env: NodeJS.ProcessEnv }): ChildProcessByStdio<null, Readable, Readable> {
+export function spawnInOwnGroup(file: string, args: readonly string[], { cwd, env, registerCleanup = onTestFinished }: SpawnOptions): ChildProcessByStdio<null, Readable, Readable> {
   const child = spawn(file, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  onTestFinished(() => {
+  registerCleanup(() => {
     try {
       process.kill(-(child.pid ?? 0), 'SIGKILL');
     } catch {
@@ -35,9 +42,16 @@ export function spawnInOwnGroup(file: string, args: readonly string[], { cwd, en
   return child;
 }
 
+export interface ServerProcessOptions {
+  /** The server's working directory, where its default SQLite file goes. Default: this process's. */
+  cwd?: string | undefined;
+  /** When the server is killed: at the end of the current test unless told otherwise. */
+  registerCleanup?: RegisterCleanup | undefined;
+}
+
 /** `node dist/server/server.js` on loopback with `variables`, in a process group of its own. */
-function spawnServer(variables: Record<string, string>, cwd = process.cwd()): ChildProcessByStdio<null, Readable, Readable> {
-  return spawnInOwnGroup(process.execPath, [SERVER_ENTRY], { cwd, env: serverEnvironment({ HOST: '127.0.0.1', ...variables }) });
+function spawnServer(variables: Record<string, string>, { cwd = process.cwd(), registerCleanup }: ServerProcessOptions = {}): ChildProcessByStdio<null, Readable, Readable> {
+  return spawnInOwnGroup(process.execPath, [SERVER_ENTRY], { cwd, env: serverEnvironment({ HOST: '127.0.0.1', ...variables }), registerCleanup });
 }
 
 /** Runs the server until it exits by itself (a failed start): its exit code and what it printed. */
@@ -51,8 +65,8 @@ export async function runServerToExit(variables: Record<string, string>): Promis
 }
 
 /** Starts `node dist/server/server.js` on a free loopback port (PORT=0) and waits until it listens. */
-export async function startServer(variables: Record<string, string>, cwd = process.cwd()): Promise<RunningServer> {
-  const child = spawnServer({ PORT: '0', ...variables }, cwd);
+export async function startServer(variables: Record<string, string>, options: ServerProcessOptions = {}): Promise<RunningServer> {
+  const child = spawnServer({ PORT: '0', ...variables }, options);
   child.stderr.pipe(process.stderr);
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const logLines: string[] = [];
