@@ -67,13 +67,14 @@ function sampleRss(pid: number | undefined): () => number {
 interface LoadOptions {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
+  body?: string;
   expectedStatus?: number;
   seconds?: number;
   warmUpSeconds?: number;
 }
 
 export async function load(target: RunningProcess, path: string, options: LoadOptions = {}): Promise<LoadResult> {
-  const request = { url: `${target.baseUrl}${path}`, method: options.method ?? 'GET', headers: options.headers ?? {}, connections: CONNECTIONS };
+  const request = { url: `${target.baseUrl}${path}`, method: options.method ?? 'GET', headers: options.headers ?? {}, ...(options.body === undefined ? {} : { body: options.body }), connections: CONNECTIONS };
   await autocannon({ ...request, duration: options.warmUpSeconds ?? WARM_UP_SECONDS });
   const stopSampling = sampleRss(target.child.pid);
   const [serverCpuBefore, ownCpuBefore, startedAt] = [processCpuSeconds(target.child.pid), ownCpuSeconds(), performance.now()];
@@ -107,10 +108,10 @@ function median<T>(values: readonly T[], by: (value: T) => number): T {
   return middle;
 }
 
-/** Our route and its baseline in turns; the round with the median ratio is the one reported. */
-export async function sideBySide(name: string, ours: () => Promise<LoadResult>, baselineName: string, baseline: () => Promise<LoadResult>): Promise<Scenario> {
+/** Our route and its baseline in turns, `roundCount` rounds; the round with the median ratio is the one reported. */
+export async function sideBySide(name: string, ours: () => Promise<LoadResult>, baselineName: string, baseline: () => Promise<LoadResult>, roundCount = SIDE_BY_SIDE_ROUNDS): Promise<Scenario> {
   const rounds: Scenario[] = [];
-  for (let round = 0; round < SIDE_BY_SIDE_ROUNDS; round += 1) {
+  for (let round = 0; round < roundCount; round += 1) {
     const baselineLoad = await baseline();
     // A baseline that fails requests measures nothing worth comparing with.
     if (baselineLoad.errors > 0) throw new Error(`the baseline of ${name} failed ${String(baselineLoad.errors)} requests`);

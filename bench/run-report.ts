@@ -1,6 +1,6 @@
 /** The benchmark's results as results.json holds them, and the tables and lines it prints of them. */
 import { cpus, totalmem } from 'node:os';
-import type { DatabaseMeasurement } from './endpoint-scenarios.js';
+import { tokenEndpointGoal, type DatabaseMeasurement } from './endpoint-scenarios.js';
 import type { KeyGenerationStall, Pruning } from './key-maintenance-costs.js';
 import type { LaunchResults } from './launch.js';
 import type { Scenario } from './load.js';
@@ -29,6 +29,8 @@ export function benchResults({ small, large, scaleOut, eventLoop, launch, prune,
       scenario: scenario.name,
       ratio: Number((scenario.ours.requestsPerSecond / (small.scenarios[index]?.ours.requestsPerSecond ?? 1)).toFixed(2)),
     })),
+    // The goals the run fails on, besides failed requests.
+    goals: [tokenEndpointGoal('small', small), ...(large === undefined ? [] : [tokenEndpointGoal('large', large)])],
     scaleOut,
     eventLoop,
     launch,
@@ -60,9 +62,11 @@ function printLaunch({ launches, nodeAloneMs, figures }: LaunchResults): void {
   console.table(figures.map(({ command, database, portBoundMs, firstAnswerMs }) => ({ command, database, 'port bound ms': portBoundMs, 'first answer ms': firstAnswerMs })));
 }
 
-export function printReport({ small, large, scaleOut, launch, signingStrategies, prune, eventLoop }: ReturnType<typeof benchResults>): void {
+export function printReport({ small, large, goals, scaleOut, launch, signingStrategies, prune, eventLoop }: ReturnType<typeof benchResults>): void {
   printTable('Small database (a few keys per algorithm)', small.scenarios);
   if (large !== undefined) printTable(`Large database (${String(EXPIRED_KEYS)} expired keys, ${String(USERS)} users)`, large.scenarios);
+  console.log('');
+  for (const goal of goals) console.log(goal.line);
   printTable('Scale-out on this machine, against one process on SQLite', scaleOut);
   printLaunch(launch);
   console.log(`\nStart-up to first JWKS, existing database (median of 3): small ${String(small.startupMs)} ms, large ${large === undefined ? 'not measured' : `${String(large.startupMs)} ms`}`);

@@ -1,7 +1,24 @@
-/** Seeds the large database, which the benchmark measures beside the small one. */
+/** Prepares the benchmark's databases: the OAuth client the token endpoint is measured with, and the large database's rows. */
 import { openDatabase } from '../src/database/connection.js';
+import { createClientStore } from '../src/oauth/client-store.js';
 import { hashPassword } from '../src/users/passwords.js';
 import { EXPIRED_KEYS, USERS } from './run-settings.js';
+
+export interface BenchClient {
+  clientId: string;
+  secret: string;
+}
+
+/** Registers the client that asks POST /oauth/token for tokens, as the admin CLI would, and returns its secret. */
+export async function registerBenchClient(databasePath: string): Promise<BenchClient> {
+  const db = await openDatabase(databasePath, { mustExist: true });
+  try {
+    const clientId = 'bench';
+    return { clientId, secret: await createClientStore(db).add(clientId, { scopes: ['read'] }) };
+  } finally {
+    await db.destroy();
+  }
+}
 
 /** Adds 100,000 expired keys (with lifecycles, older than every real one) and 1,000 users. */
 export async function seedLargeDatabase(databasePath: string): Promise<void> {
