@@ -1,6 +1,7 @@
 /** The OAuth client repository: registration, secrets (as digests only) and removal. */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, OAuthClientsTable } from '../database/schema.js';
+import { comparableAsText } from '../database/text.js';
 import { isoSecond } from '../database/timestamps.js';
 import { GRANT_TYPES, validateClient, type ClientSettings, type ExtraClaims, type OAuthClient } from './clients.js';
 import { generateClientSecret, secretDigest } from './client-secrets.js';
@@ -77,6 +78,7 @@ export function createClientStore(db: Kysely<Database>): ClientStore {
     },
 
     async findActive(clientId) {
+      if (!comparableAsText(clientId)) return undefined;
       const row = await db.selectFrom('oauth_clients').selectAll().where('client_id', '=', clientId).where('disabled_at', 'is', null).executeTakeFirst();
       return row === undefined ? undefined : { client: clientOf(row), secretDigest: row.secret_digest };
     },

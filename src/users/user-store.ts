@@ -1,6 +1,7 @@
 /** The user repository: registered users and the log of successful authentications. */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../database/schema.js';
+import { comparableAsText } from '../database/text.js';
 import { isoSecond } from '../database/timestamps.js';
 import { errorCode } from '../common/error-code.js';
 
@@ -84,6 +85,7 @@ export function createUserStore(db: Kysely<Database>): UserStore {
     },
 
     async findByUsername(username) {
+      if (!comparableAsText(username)) return undefined;
       const row = await db
         .selectFrom('users')
         .selectAll()
