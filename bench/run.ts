@@ -66,7 +66,10 @@ try {
   const missed = results.goals.filter((goal) => !goal.met);
   if (missed.length > 0) {
     console.error(`Goal missed: ${missed.map((goal) => goal.line).join('; ')}`);
-    process.exitCode = 1;
+    // A quick run's short rounds swing by more than the goal's margin on a busy machine (CI's
+    // among them): only a full run's ratio decides.
+    if (QUICK) console.error('Quick run: a ratio is not judged on so short a measurement; run the full bench to check it.');
+    else process.exitCode = 1;
   }
 } finally {
   rmSync(directory, { recursive: true, force: true });
