@@ -13,7 +13,12 @@ const CONSUMER = `
 import Fastify from 'fastify';
 import { jwksService, type JwksServiceOptions } from '../../../dist/src/index.js';
 
-const options: JwksServiceOptions = { databaseUrl: ':memory:', authMode: 'strict', rateLimit: false };
+const options: JwksServiceOptions = {
+  databaseUrl: ':memory:',
+  authMode: 'strict',
+  rateLimit: false,
+  oauth: { clients: [{ clientId: 'billing', clientSecret: 'a'.repeat(43), scopes: ['invoices:read'] }], passwordGrant: false },
+};
 const app = Fastify();
 await app.register(jwksService, options);
 const token: string = await app.signer.issueToken({ subject: 'alice' });
@@ -22,7 +27,10 @@ const kids: string[] = (await app.keyring.current()).jwks.keys.map((jwk) => jwk.
 const user = await app.userStore.findByUsername('alice');
 await app.keyStore.listKeys();
 const metricsText: string = await app.metrics.registry.metrics();
-export { claims, kids, user, metricsText };
+const secret: string = await app.clientStore.add('reports', { scopes: ['reports:read'] });
+const access = await app.signer.issueAccessToken({ clientId: 'reports', subject: 'reports', scopes: ['reports:read'] });
+const introspection = await app.oauthServer.introspect(access.token);
+export { claims, kids, user, metricsText, secret, introspection };
 `;
 
 describe('the published type declarations', () => {
