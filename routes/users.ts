@@ -78,8 +78,10 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
       if (error instanceof InvalidTokenError) return refuse(reply, error.message, 'token_invalid');
       throw error;
     });
-    // Access tokens from /oauth/token carry a jti, which POST /oauth/revoke may have revoked.
+    // Access tokens from /oauth/token carry a jti, which POST /oauth/revoke may have revoked, and
+    // the client they were issued to, whose removal ends them.
     if (typeof claims.jti === 'string' && (await app.revocationStore.isRevoked(claims.jti))) return refuse(reply, 'The token has been revoked', 'token_revoked');
+    if (typeof claims.client_id === 'string' && !(await app.clientRegistry.isActive(claims.client_id))) return refuse(reply, 'The client the token was issued to has been removed', 'token_revoked');
     // Only a token issued for a verified password speaks for a registered user; a demo token
     // naming the same username does not.
     const user = Array.isArray(claims.amr) && claims.amr.includes('pwd') && claims.sub !== undefined ? await app.userStore.findByUsername(claims.sub) : undefined;

@@ -23,13 +23,17 @@ describe('POST /oauth/introspect', () => {
     });
   });
 
-  it('answers any client, for tokens of other clients and other audiences too, and /auth tokens as well', async () => {
+  it('answers any client, for tokens of other clients and other audiences too', async () => {
     const { app, client } = await oauthApp({ audience: 'https://api.example' });
     const resourceServer = await registerClient(app, 'resource-server', { audience: 'https://elsewhere.example' });
     const token = await accessToken(app, resourceServer);
     expect((await postForm(app, '/oauth/introspect', { token }, client.authorization)).json()).toMatchObject({ active: true, client_id: 'resource-server', aud: 'https://elsewhere.example' });
-    const authToken = (await app.inject({ method: 'POST', url: '/auth' })).json<{ token: string }>().token;
-    expect((await postForm(app, '/oauth/introspect', { token: authToken, token_type_hint: 'access_token' }, client.authorization)).json()).toMatchObject({ active: true, sub: 'demo-user' });
+  });
+
+  it('says a token of POST /auth is not an active access token: in demo mode it names any subject asked for', async () => {
+    const { app, client } = await oauthApp();
+    const authToken = (await app.inject({ method: 'POST', url: '/auth', headers: { authorization: basic('service', 'anything') } })).json<{ token: string }>().token;
+    expect((await postForm(app, '/oauth/introspect', { token: authToken, token_type_hint: 'access_token' }, client.authorization)).json()).toEqual({ active: false });
   });
 
   it('answers anything else with only active: false', async () => {
@@ -46,12 +50,19 @@ describe('POST /oauth/introspect', () => {
     expect((await postForm(app, '/oauth/introspect', { token: expiring }, client.authorization)).json()).toEqual({ active: false });
   });
 
-  it("ends a removed client's tokens", async () => {
-    const { app, client } = await oauthApp();
-    const other = await registerClient(app, 'other');
+  it("ends a removed client's tokens, at introspection and at /users/me", async () => {
+    const { app, client } = await oauthApp({ oauth: { passwordGrant: true } });
+    const other = await registerClient(app, 'other', { grantTypes: ['client_credentials', 'password'] });
     const token = await accessToken(app, other);
+    const { password } = (await app.inject({ method: 'POST', url: '/register', payload: { username: 'alice', email: 'alice@example.com' } })).json<{ password: string }>();
+    const userToken = (await postForm(app, '/oauth/token', { grant_type: 'password', username: 'alice', password }, other.authorization)).json<{ access_token: string }>().access_token;
+    const me = () => app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${userToken}` } });
+    expect((await me()).statusCode).toBe(200);
     await app.clientStore.remove(other.clientId);
     expect((await postForm(app, '/oauth/introspect', { token }, client.authorization)).json()).toEqual({ active: false });
+    const refused = await me();
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json()).toMatchObject({ message: 'The client the token was issued to has been removed' });
   });
 
   it('requires client authentication and a token', async () => {

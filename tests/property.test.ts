@@ -350,7 +350,7 @@ async function oauthFixture(app: FastifyInstance, userPassword: string): Promise
     ...Object.entries({ ...tokens, altered }).map(([name, token]) => [tokenNamed(name), token] as const),
     [USER_PASSWORD, userPassword],
   ]);
-  return { values, activeTokens: new Set(['app', 'service', 'auth'].map(tokenNamed)) };
+  return { values, activeTokens: new Set(['app', 'service'].map(tokenNamed)) };
 }
 
 /**

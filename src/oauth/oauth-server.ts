@@ -124,10 +124,12 @@ export function createOAuthServer({ signer, tokenVerifier, authenticator, userSt
 
     async introspect(token) {
       const claims = await verifiedClaims(token);
-      if (claims === undefined) return { active: false };
-      if (typeof claims.jti === 'string' && (await revocations.isRevoked(claims.jti))) return { active: false };
+      // Only access tokens: a token of POST /auth in demo mode names whatever subject was asked
+      // for, and an answer of "active" would lend it the authority of a checked client.
+      if (claims === undefined || typeof claims.client_id !== 'string' || typeof claims.jti !== 'string') return { active: false };
+      if (await revocations.isRevoked(claims.jti)) return { active: false };
       // A removed client's tokens end with it.
-      if (typeof claims.client_id === 'string' && !(await clients.isActive(claims.client_id))) return { active: false };
+      if (!(await clients.isActive(claims.client_id))) return { active: false };
       return { ...claims, active: true, token_type: 'Bearer' };
     },
 
