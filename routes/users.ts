@@ -42,6 +42,8 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
     async (request, reply) => {
       // Demo tokens carry this subject; a user by that name would share it.
       if (request.body.username.toLowerCase() === DEMO_SUBJECT) throw app.httpErrors.conflict('That username is reserved');
+      // A client's tokens carry its id as `sub`, as a user's carry the username (RFC 9068 §5).
+      if (await app.clientRegistry.isTaken(request.body.username)) throw app.httpErrors.conflict('That username is an OAuth client\'s id');
       const password = generatePassword();
       // The database's unique constraints decide duplicates: a 409, and nothing written.
       await app.userStore.createUser({

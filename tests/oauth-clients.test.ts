@@ -4,7 +4,7 @@ import { createClientRegistry } from '../src/oauth/client-registry.js';
 import { createClientStore, DuplicateClientError } from '../src/oauth/client-store.js';
 import { InvalidClientSettingsError, validateClient } from '../src/oauth/clients.js';
 import { formatScope, InvalidScopeError, parseScope, scopesBeyond } from '../src/oauth/scopes.js';
-import { openTestDatabase } from './helpers.js';
+import { expectJsonError, openTestDatabase, readyApp } from './helpers.js';
 
 const LONG_SECRET = 's'.repeat(43);
 
@@ -134,5 +134,23 @@ describe('the client registry', () => {
       { clientId: 'a', clientSecret: LONG_SECRET },
     ];
     expect(() => createClientRegistry({ store, registeredClients: twice })).toThrow(/registered twice/);
+  });
+});
+
+describe('client ids and usernames', () => {
+  // A client's own tokens carry its id in `sub`, as password-grant tokens carry the username.
+  it('never name the same subject, in any case, whichever came first', async () => {
+    const app = await readyApp({ oauth: { clients: [{ clientId: 'In-Code', clientSecret: LONG_SECRET }] } });
+    await app.inject({ method: 'POST', url: '/register', payload: { username: 'alice', email: 'alice@example.com' } });
+    await expect(app.clientStore.add('Alice', {})).rejects.toThrow(/registered user's name/);
+    await app.clientStore.add('billing', {});
+    await app.clientStore.add('gone', {});
+    await app.clientStore.remove('gone');
+    for (const username of ['billing', 'BILLING', 'gone', 'in-code']) {
+      const response = await app.inject({ method: 'POST', url: '/register', payload: { username, email: `${username}@example.com` } });
+      expect(expectJsonError(response, 409)).toBe("That username is an OAuth client's id");
+    }
+    expect(await app.clientRegistry.isTaken('nobody')).toBe(false);
+    expect(await app.clientStore.isTaken('a\u0000b')).toBe(false);
   });
 });

@@ -21,6 +21,8 @@ export interface ClientRegistry {
   authenticate(credentials: ClientCredentials): Promise<OAuthClient>;
   /** Whether the client exists and has not been removed. */
   isActive(clientId: string): Promise<boolean>;
+  /** Whether some client, in code or in the database, removed or not, has this id in any case. */
+  isTaken(clientId: string): Promise<boolean>;
   /** Every scope some active client may ask for, sorted. */
   scopesInUse(): Promise<string[]>;
 }
@@ -56,6 +58,11 @@ export function createClientRegistry({ store, registeredClients = [] }: { store:
 
     async isActive(clientId) {
       return (await find(clientId)) !== undefined;
+    },
+
+    async isTaken(clientId) {
+      const lowerCase = clientId.toLowerCase();
+      return [...inCode.keys()].some((id) => id.toLowerCase() === lowerCase) || (await store.isTaken(clientId));
     },
 
     async scopesInUse() {

@@ -43,6 +43,8 @@ export interface ClientStore {
   remove(clientId: string): Promise<ClientRemoval>;
   /** Every scope some client that is not removed may ask for. */
   scopesInUse(): Promise<string[]>;
+  /** Whether a client, removed or not, has this id in any case. */
+  isTaken(clientId: string): Promise<boolean>;
 }
 
 function clientOf(row: Selectable<OAuthClientsTable>): OAuthClient {
@@ -59,6 +61,10 @@ export function createClientStore(db: Kysely<Database>): ClientStore {
   return {
     async add(clientId, settings) {
       const client = validateClient(clientId, settings);
+      // A client's own tokens name it in `sub`, as password-grant tokens name their user: the two
+      // must not be told apart by `sub` alone (RFC 9068 §5).
+      const user = await db.selectFrom('users').select('id').where((eb) => eb(eb.fn('lower', ['username']), '=', clientId.toLowerCase())).executeTakeFirst();
+      if (user !== undefined) throw new DuplicateClientError(`The client id ${JSON.stringify(clientId)} is a registered user's name`);
       const secret = generateClientSecret();
       // The primary key decides duplicates, among concurrent registrations too.
       const { numInsertedOrUpdatedRows } = await db
@@ -109,6 +115,12 @@ export function createClientStore(db: Kysely<Database>): ClientStore {
       if (numUpdatedRows > 0n) return 'removed';
       const existing = await db.selectFrom('oauth_clients').select('client_id').where('client_id', '=', clientId).executeTakeFirst();
       return existing === undefined ? 'not-found' : 'already-removed';
+    },
+
+    async isTaken(clientId) {
+      if (!comparableAsText(clientId)) return false;
+      const row = await db.selectFrom('oauth_clients').select('client_id').where((eb) => eb(eb.fn('lower', ['client_id']), '=', clientId.toLowerCase())).executeTakeFirst();
+      return row !== undefined;
     },
 
     async scopesInUse() {
