@@ -100,7 +100,7 @@ export const oauthRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app
     },
     async (request, reply) => {
       const client = await authenticatedClient(request);
-      const { response } = await app.oauthServer.issueToken(client, request.body, request.ip);
+      const response = await app.oauthServer.issueToken(client, request.body, request.ip);
       app.metrics.tokenIssued(app.keyring.algorithms[0], false);
       return reply.headers(NO_STORE).send(response);
     },

@@ -3,6 +3,7 @@ import type { FastifyPluginCallback, FastifyReply } from 'fastify';
 import { DEMO_SUBJECT } from '../src/users/authenticator.js';
 import { generatePassword, hashPassword } from '../src/users/passwords.js';
 import type { AuthFailureReason } from '../src/server/metrics.js';
+import type { AccessTokenWithdrawal } from '../src/oauth/oauth-server.js';
 import { InvalidTokenError } from '../src/tokens/token-verifier.js';
 import { rejectOtherMethods, requireStringFields } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
@@ -14,6 +15,10 @@ interface RegistrationBody {
 }
 
 const BEARER = /^bearer\s+(\S+)\s*$/i;
+const WITHDRAWAL_MESSAGES: Readonly<Record<AccessTokenWithdrawal, string>> = {
+  revoked: 'The token has been revoked',
+  'client-removed': 'The client the token was issued to has been removed',
+};
 const BEARER_CHALLENGE = 'Bearer realm="jwks-server"';
 
 export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app, { rateLimit }, done) => {
@@ -80,10 +85,9 @@ export const userRoutes: FastifyPluginCallback<RateLimitedRoutesOptions> = (app,
       if (error instanceof InvalidTokenError) return refuse(reply, error.message, 'token_invalid');
       throw error;
     });
-    // Access tokens from /oauth/token carry a jti, which POST /oauth/revoke may have revoked, and
-    // the client they were issued to, whose removal ends them.
-    if (typeof claims.jti === 'string' && (await app.revocationStore.isRevoked(claims.jti))) return refuse(reply, 'The token has been revoked', 'token_revoked');
-    if (typeof claims.client_id === 'string' && !(await app.clientRegistry.isActive(claims.client_id))) return refuse(reply, 'The client the token was issued to has been removed', 'token_revoked');
+    // An access token from /oauth/token ends when it is revoked or its client removed.
+    const withdrawal = await app.oauthServer.withdrawal(claims);
+    if (withdrawal !== undefined) return refuse(reply, WITHDRAWAL_MESSAGES[withdrawal], 'token_revoked');
     // Only a token issued for a verified password speaks for a registered user; a demo token
     // naming the same username does not.
     const user = Array.isArray(claims.amr) && claims.amr.includes('pwd') && claims.sub !== undefined ? await app.userStore.findByUsername(claims.sub) : undefined;

@@ -27,7 +27,7 @@ export { GRANT_TYPES, InvalidClientSettingsError, type ClientSettings, type Extr
 export type { ClientRegistry, RegisteredClient } from './oauth/client-registry.js';
 export { DuplicateClientError, type ClientRecord, type ClientRemoval, type ClientStore, type StoredClient } from './oauth/client-store.js';
 export { OAuthError, type OAuthErrorCode } from './oauth/oauth-error.js';
-export type { IntrospectionResponse, OAuthServer, TokenParameters, TokenResponse } from './oauth/oauth-server.js';
+export type { AccessTokenWithdrawal, IntrospectionResponse, OAuthServer, TokenParameters, TokenResponse } from './oauth/oauth-server.js';
 export type { RevocationStore } from './oauth/revocation-store.js';
 export { InvalidTokenError, type TokenVerifier } from './tokens/token-verifier.js';
 export { DuplicateUserError, type User, type UserStore } from './users/user-store.js';

@@ -32,16 +32,19 @@ export interface TokenResponse {
 /** RFC 7662 §2.2: the claims of an active token, or only `active: false`. */
 export type IntrospectionResponse = { active: false } | (JWTPayload & { active: true; token_type: 'Bearer' });
 
-export interface IssuedAccessToken {
-  response: TokenResponse;
-  grantType: GrantType;
-}
+/** Why an access token that verifies is no longer good. */
+export type AccessTokenWithdrawal = 'revoked' | 'client-removed';
 
 export interface OAuthServer {
   /** The grant types this server takes (the password grant only when turned on). */
   readonly grantTypes: readonly GrantType[];
-  issueToken(client: OAuthClient, parameters: TokenParameters, requestIp: string): Promise<IssuedAccessToken>;
+  issueToken(client: OAuthClient, parameters: TokenParameters, requestIp: string): Promise<TokenResponse>;
   introspect(token: string): Promise<IntrospectionResponse>;
+  /**
+   * Why the verified claims of a token are no longer good: its jti was revoked, or the client it
+   * names was removed; undefined while neither (always, for tokens of POST /auth, which name neither).
+   */
+  withdrawal(claims: JWTPayload): Promise<AccessTokenWithdrawal | undefined>;
   /** Revokes an access token of `client`; nothing happens for a token that is invalid or expired already. */
   revoke(client: OAuthClient, token: string): Promise<void>;
 }
@@ -101,8 +104,15 @@ export function createOAuthServer({ signer, tokenVerifier, authenticator, userSt
     return authentication.user;
   }
 
+  async function withdrawal(claims: JWTPayload): Promise<AccessTokenWithdrawal | undefined> {
+    if (typeof claims.jti === 'string' && (await revocations.isRevoked(claims.jti))) return 'revoked';
+    if (typeof claims.client_id === 'string' && !(await clients.isActive(claims.client_id))) return 'client-removed';
+    return undefined;
+  }
+
   return {
     grantTypes,
+    withdrawal,
 
     async issueToken(client, parameters, requestIp) {
       const grantType = requestedGrant(parameters.grant_type, grantTypes, client);
@@ -119,7 +129,7 @@ export function createOAuthServer({ signer, tokenVerifier, authenticator, userSt
       if (user !== undefined) await userStore.recordSuccessfulAuth({ requestIp, userId: user.id });
       const response: TokenResponse = { access_token: token, token_type: 'Bearer', expires_in: expiresIn };
       if (scopes.length > 0) response.scope = formatScope(scopes);
-      return { response, grantType };
+      return response;
     },
 
     async introspect(token) {
@@ -127,9 +137,7 @@ export function createOAuthServer({ signer, tokenVerifier, authenticator, userSt
       // Only access tokens: a token of POST /auth in demo mode names whatever subject was asked
       // for, and an answer of "active" would lend it the authority of a checked client.
       if (claims === undefined || typeof claims.client_id !== 'string' || typeof claims.jti !== 'string') return { active: false };
-      if (await revocations.isRevoked(claims.jti)) return { active: false };
-      // A removed client's tokens end with it.
-      if (!(await clients.isActive(claims.client_id))) return { active: false };
+      if ((await withdrawal(claims)) !== undefined) return { active: false };
       return { ...claims, active: true, token_type: 'Bearer' };
     },
 
