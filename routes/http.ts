@@ -4,18 +4,30 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPM
 import type { CachedDocument } from '../src/keys/cached-document.js';
 import { errorResponses } from './schemas.js';
 
+export interface SafeError {
+  statusCode: number;
+  /** The status's reason phrase. */
+  reason: string;
+  /** What the client may read. */
+  message: string;
+}
+
 /**
- * Replies `{ statusCode, error, message }`. A client error keeps its message; a server error is
- * logged and its details (message, stack, anything they might hold) never reach the client.
+ * What a client may see of `error`: a client error keeps its message; a server error is logged,
+ * and its details (message, stack, anything they might hold) are replaced by the reason phrase.
  */
-export function sendSafeError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function safeError(error: Error & { statusCode?: number | undefined }, request: FastifyRequest): SafeError {
   const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
   const reason = STATUS_CODES[statusCode] ?? 'Error';
-  if (statusCode >= 500) {
-    request.log.error({ err: error }, 'request failed');
-    return reply.code(statusCode).send({ statusCode, error: reason, message: reason });
-  }
-  return reply.code(statusCode).send({ statusCode, error: reason, message: error.message });
+  if (statusCode < 500) return { statusCode, reason, message: error.message };
+  request.log.error({ err: error }, 'request failed');
+  return { statusCode, reason, message: reason };
+}
+
+/** Replies `{ statusCode, error, message }`, as {@link safeError} tells them. */
+export function sendSafeError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { statusCode, reason, message } = safeError(error, request);
+  return reply.code(statusCode).send({ statusCode, error: reason, message });
 }
 
 /**

@@ -3,13 +3,12 @@
  * context of their own: form bodies only, and errors in RFC 6749's shape.
  */
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
-import { STATUS_CODES } from 'node:http';
 import { ClientAuthenticationError, readClientCredentials, type ClientCredentialParameters } from '../src/oauth/client-authentication.js';
 import type { OAuthClient } from '../src/oauth/clients.js';
 import { OAuthError, oauthCodeOf } from '../src/oauth/oauth-error.js';
 import type { TokenParameters } from '../src/oauth/oauth-server.js';
 import { AUTH_BODY_LIMIT_BYTES } from './auth.js';
-import { rejectOtherMethods } from './http.js';
+import { rejectOtherMethods, safeError } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
 import {
   accessTokenResponse,
@@ -38,12 +37,8 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
 };
 
 function sendOAuthError(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
-  let description = DESCRIPTIONS[error.code] ?? error.message;
-  if (statusCode >= 500) {
-    request.log.error({ err: error }, 'request failed');
-    description = STATUS_CODES[statusCode] ?? 'Error';
-  }
+  const { statusCode, message } = safeError(error, request);
+  const description = statusCode < 500 ? (DESCRIPTIONS[error.code] ?? message) : message;
   if (error instanceof ClientAuthenticationError && error.basicAttempted) void reply.header('www-authenticate', BASIC_CHALLENGE);
   const body = { statusCode, error: oauthCodeOf(error, statusCode), error_description: description, message: description };
   return reply.code(statusCode).headers(NO_STORE).send(body);
