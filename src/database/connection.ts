@@ -7,6 +7,7 @@ import { DEFAULT_POOL_SIZE, describeDatabaseLocation, IN_MEMORY_DATABASE, parseD
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 import { loadSqliteDriver, type SqliteDriver } from './sqlite-driver.js';
+import { withStatementCache } from './statement-cache.js';
 import { withWriteLock } from './write-lock.js';
 
 /** The database cannot be opened or reached, or is not a database. */
@@ -106,7 +107,7 @@ async function openPostgres(url: string, { poolSize = DEFAULT_POOL_SIZE, onConne
 
 async function createKysely(location: DatabaseLocation, options: OpenDatabaseOptions): Promise<Kysely<Database>> {
   if (location.dialect === 'postgres') return new Kysely<Database>({ dialect: new PostgresDialect({ pool: await openPostgres(location.url, options) }) });
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: openSqlite(await loadSqliteDriver(), location.path, options) }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(openSqlite(await loadSqliteDriver(), location.path, options)) }) });
 }
 
 /**
