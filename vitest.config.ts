@@ -8,6 +8,8 @@ const SQLITE_PROJECT_ONLY = [
   'tests/database-url.test.ts',
   'tests/key-generation.test.ts',
   'tests/http.test.ts',
+  'tests/statement-cache.test.ts',
+  'tests/group-commit.test.ts',
   'tests/startup-failure.test.ts',
   'tests/package-types.test.ts',
   'tests/cli-keys.test.ts',

@@ -1,6 +1,7 @@
 /** The user repository: registered users and the log of successful authentications. */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../database/schema.js';
+import { createGroupCommit } from '../database/group-commit.js';
 import { comparableAsText } from '../database/text.js';
 import { isoSecond } from '../database/timestamps.js';
 import { errorCode } from '../common/error-code.js';
@@ -47,7 +48,10 @@ export interface UserStore {
   createUser(user: NewUser): Promise<number>;
   /** The user with this username, in any case (usernames are unique regardless of case). */
   findByUsername(username: string): Promise<User | undefined>;
-  /** Logs the authentication and, for a registered user, sets `last_login`, in one transaction. */
+  /**
+   * Logs the authentication and, for a registered user, sets `last_login`; resolves once both are
+   * committed. Authentications recorded together are committed together (a group commit).
+   */
   recordSuccessfulAuth(auth: SuccessfulAuth): Promise<void>;
 }
 
@@ -67,7 +71,26 @@ function duplicateFieldOf(error: unknown): 'username' | 'email' | undefined {
   return undefined;
 }
 
+/** Rows per group commit: more than a turn of the event loop brings under heavy load, few enough for any database's bound-parameter limit. */
+const AUTH_LOG_BATCH_SIZE = 128;
+
+/** One insert of every row, and one update of the registered users among them, in one transaction. */
+async function commitAuthLog(db: Kysely<Database>, batch: readonly SuccessfulAuth[]): Promise<void> {
+  const rows = batch.map(({ requestIp, userId }) => ({ request_ip: requestIp, user_id: userId }));
+  const userIds = [...new Set(batch.flatMap(({ userId }) => (userId === null ? [] : [userId])))];
+  // One statement needs no transaction of its own: the busiest path, tokens for non-users, stays at one write.
+  if (userIds.length === 0) {
+    await db.insertInto('auth_logs').values(rows).execute();
+    return;
+  }
+  await db.transaction().execute(async (transaction) => {
+    await transaction.insertInto('auth_logs').values(rows).execute();
+    await transaction.updateTable('users').set({ last_login: sql<string>`CURRENT_TIMESTAMP` }).where('id', 'in', userIds).execute();
+  });
+}
+
 export function createUserStore(db: Kysely<Database>): UserStore {
+  const authLog = createGroupCommit<SuccessfulAuth>({ commit: (batch) => commitAuthLog(db, batch), maxBatchSize: AUTH_LOG_BATCH_SIZE });
   return {
     async createUser({ username, email, passwordHash }) {
       try {
@@ -102,17 +125,6 @@ export function createUserStore(db: Kysely<Database>): UserStore {
       };
     },
 
-    async recordSuccessfulAuth({ requestIp, userId }) {
-      const logEntry = { request_ip: requestIp, user_id: userId };
-      // One statement needs no transaction of its own: the busiest path, tokens for non-users, stays at one write.
-      if (userId === null) {
-        await db.insertInto('auth_logs').values(logEntry).execute();
-        return;
-      }
-      await db.transaction().execute(async (transaction) => {
-        await transaction.insertInto('auth_logs').values(logEntry).execute();
-        await transaction.updateTable('users').set({ last_login: sql<string>`CURRENT_TIMESTAMP` }).where('id', '=', userId).execute();
-      });
-    },
+    recordSuccessfulAuth: (auth) => authLog.write(auth),
   };
 }
