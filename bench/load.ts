@@ -13,6 +13,11 @@ export interface LoadResult {
   p99Ms: number;
   /** Connection errors, time-outs and answers with a status other than the expected one. */
   errors: number;
+  /**
+   * Answers with the expected status in the warm-up and the measured run together: every request
+   * the server answered as asked, to set beside what it recorded of them.
+   */
+  succeeded: number;
   /** The highest resident set size of the server process during the run, in MB. */
   serverRssMb: number;
   /** Cores kept busy during the run by the server process and by the load generator (this process). */
@@ -73,9 +78,20 @@ interface LoadOptions {
   warmUpSeconds?: number;
 }
 
+/** The answers of one autocannon run with the status `expected`, and with any other. */
+function countAnswers({ statusCodeStats = {} }: autocannon.Result, expected: number): { asExpected: number; otherwise: number } {
+  let asExpected = 0;
+  let otherwise = 0;
+  for (const [status, { count = 0 }] of Object.entries(statusCodeStats)) {
+    if (Number(status) === expected) asExpected += count;
+    else otherwise += count;
+  }
+  return { asExpected, otherwise };
+}
+
 export async function load(target: RunningProcess, path: string, options: LoadOptions = {}): Promise<LoadResult> {
   const request = { url: `${target.baseUrl}${path}`, method: options.method ?? 'GET', headers: options.headers ?? {}, ...(options.body === undefined ? {} : { body: options.body }), connections: CONNECTIONS };
-  await autocannon({ ...request, duration: options.warmUpSeconds ?? WARM_UP_SECONDS });
+  const warmUp = await autocannon({ ...request, duration: options.warmUpSeconds ?? WARM_UP_SECONDS });
   const stopSampling = sampleRss(target.child.pid);
   const [serverCpuBefore, ownCpuBefore, startedAt] = [processCpuSeconds(target.child.pid), ownCpuSeconds(), performance.now()];
   const result = await autocannon({ ...request, duration: options.seconds ?? RUN_SECONDS });
@@ -84,13 +100,14 @@ export async function load(target: RunningProcess, path: string, options: LoadOp
   const loadGeneratorCores = Number(((ownCpuSeconds() - ownCpuBefore) / seconds).toFixed(2));
   const serverRssMb = stopSampling();
   const expected = options.expectedStatus ?? 200;
-  const answered = Object.entries(result.statusCodeStats ?? {}).reduce((total, [status, { count = 0 }]) => total + (Number(status) === expected ? 0 : count), 0);
+  const answers = countAnswers(result, expected);
   return {
     requestsPerSecond: Math.round(result.requests.average),
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     // autocannon counts time-outs among its errors already.
-    errors: result.errors + answered,
+    errors: result.errors + answers.otherwise,
+    succeeded: countAnswers(warmUp, expected).asExpected + answers.asExpected,
     serverRssMb,
     serverCores,
     loadGeneratorCores,
