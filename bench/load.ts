@@ -40,7 +40,6 @@ export function startServer(databasePath: string, variables: Record<string, stri
       ...variables,
       HOST: '127.0.0.1',
       DATABASE_URL: databasePath,
-      LOG_LEVEL: 'warn',
       // The limiter would answer most of the load with 429s; it is measured as off.
       RATE_LIMIT_MAX: '0',
       ALGORITHMS: SIGNING_ALGORITHMS.join(','),
