@@ -1,6 +1,6 @@
 /** The benchmark's results as results.json holds them, and the tables and lines it prints of them. */
 import { cpus, totalmem } from 'node:os';
-import { tokenEndpointGoal, type DatabaseMeasurement } from './endpoint-scenarios.js';
+import { databaseGoals, type DatabaseMeasurement } from './endpoint-scenarios.js';
 import type { KeyGenerationStall, Pruning } from './key-maintenance-costs.js';
 import type { LaunchResults } from './launch.js';
 import type { Scenario } from './load.js';
@@ -30,7 +30,7 @@ export function benchResults({ small, large, scaleOut, eventLoop, launch, prune,
       ratio: Number((scenario.ours.requestsPerSecond / (small.scenarios[index]?.ours.requestsPerSecond ?? 1)).toFixed(2)),
     })),
     // The goals the run fails on, besides failed requests.
-    goals: [tokenEndpointGoal('small', small), ...(large === undefined ? [] : [tokenEndpointGoal('large', large)])],
+    goals: [...databaseGoals('small', small), ...(large === undefined ? [] : databaseGoals('large', large))],
     scaleOut,
     eventLoop,
     launch,
