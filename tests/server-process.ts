@@ -92,21 +92,42 @@ export async function startServer(variables: Record<string, string>, options: Se
   };
 }
 
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+export interface AuthRequest {
+  query?: string;
+  authorization?: string | undefined;
+  /** The connection's source address, which the server sees as the client's (any 127.x.y.z on Linux). */
+  localAddress?: string;
+}
+
 /** `POST /auth` on a connection of its own, as a new client would make it: node:cluster hands out connections, not requests. */
-export function postAuthOnNewConnection(baseUrl: string): Promise<string> {
+export function requestAuthOnNewConnection(baseUrl: string, { query = '', authorization, localAddress }: AuthRequest = {}): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const request = http.request(`${baseUrl}/auth`, { method: 'POST', agent: false }, (response) => {
+    const headers = authorization === undefined ? {} : { authorization };
+    const request = http.request(`${baseUrl}/auth${query}`, { method: 'POST', headers, localAddress, agent: false }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
       response.on('end', () => {
-        if (response.statusCode === 200) resolve((JSON.parse(body) as { token: string }).token);
-        else reject(new Error(`POST /auth answered ${String(response.statusCode)}: ${body}`));
+        resolve({ status: response.statusCode ?? 0, body });
       });
+      // A server killed in the middle of the answer cuts it off: ECONNRESET here, not an 'end'.
+      response.on('error', reject);
     });
     request.on('error', reject);
     request.end();
   });
+}
+
+/** The token of a `POST /auth` on a connection of its own; rejects on any status but 200. */
+export async function postAuthOnNewConnection(baseUrl: string): Promise<string> {
+  const { status, body } = await requestAuthOnNewConnection(baseUrl);
+  if (status !== 200) throw new Error(`POST /auth answered ${String(status)}: ${body}`);
+  return (JSON.parse(body) as { token: string }).token;
 }
 
 export async function postAuth(baseUrl: string, query = ''): Promise<string> {
