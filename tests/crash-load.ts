@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJwt, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import { expect, onTestFinished } from 'vitest';
 import { basic, serverEnvironment } from './helpers.js';
-import { CLI_ENTRY, type RunningServer } from './server-process.js';
+import { CLI_ENTRY, requestAuthOnNewConnection, type HttpAnswer, type RunningServer } from './server-process.js';
 
 const PARALLEL_TOKEN_REQUESTS = 4;
 const PARALLEL_REGISTRATIONS = 2;
@@ -22,9 +22,13 @@ interface IssuedToken {
   kid: string;
   exp: number;
   iteration: number;
+  /** The source address the request came from, which names its auth_logs row. */
+  requestIp: string;
+  /** The registered user it was issued to, if any. */
+  username: string | undefined;
 }
 
-interface Registration {
+export interface Registration {
   username: string;
   email: string;
   password: string;
@@ -61,15 +65,40 @@ class UnexpectedAnswer extends Error {
   override readonly name = 'UnexpectedAnswer';
 }
 
-async function answerOf(response: Response, expectedStatus: number, what: string): Promise<string> {
-  const body = await response.text();
-  if (response.status !== expectedStatus) throw new UnexpectedAnswer(`${what} answered ${String(response.status)}: ${body}`);
+function bodyOf({ status, body }: HttpAnswer, expectedStatus: number, what: string): string {
+  if (status !== expectedStatus) throw new UnexpectedAnswer(`${what} answered ${String(status)}: ${body}`);
   return body;
 }
 
-export function recordToken(ledger: Ledger, token: string, iteration: number): void {
+async function answerOf(response: Response, expectedStatus: number, what: string): Promise<string> {
+  return bodyOf({ status: response.status, body: await response.text() }, expectedStatus, what);
+}
+
+/**
+ * The loopback address token request `number` comes from. On Linux every 127.x.y.z is local, so
+ * each request can have an address of its own, which the server logs as its request_ip: the one
+ * way to tell an answered request's auth_logs row from the rows of requests the kill cut off.
+ * They start at 127.1.0.0, clear of 127.0.0.1, which every other request comes from.
+ */
+function tokenRequestAddress(number: number): string {
+  const offset = 0x01_00_00 + number;
+  return `127.${String((offset >>> 16) & 0xff)}.${String((offset >>> 8) & 0xff)}.${String(offset & 0xff)}`;
+}
+
+export interface TokenAnswer extends HttpAnswer {
+  requestIp: string;
+}
+
+/** Token request `number`: `POST /auth` (as `user`, if given) on a connection of its own, from the request's own address. */
+export async function requestToken(url: string, number: number, user: Registration | undefined, query = ''): Promise<TokenAnswer> {
+  const requestIp = tokenRequestAddress(number);
+  const authorization = user === undefined ? undefined : basic(user.username, user.password);
+  return { requestIp, ...(await requestAuthOnNewConnection(url, { query, authorization, localAddress: requestIp })) };
+}
+
+export function recordToken(ledger: Ledger, token: string, iteration: number, { requestIp }: TokenAnswer, user: Registration | undefined): void {
   const kid = decodeProtectedHeader(token).kid ?? '';
-  ledger.tokens.push({ token, kid, exp: decodeJwt(token).exp ?? 0, iteration });
+  ledger.tokens.push({ token, kid, exp: decodeJwt(token).exp ?? 0, iteration, requestIp, username: user?.username });
   noteKid(ledger, kid, `token of iteration ${String(iteration)}`);
 }
 
@@ -107,9 +136,9 @@ async function issueToken(url: string, ledger: Ledger, iteration: number): Promi
   const users = ledger.registrations.filter((registration) => registration.passwordChecked);
   const user = number % REGISTERED_USER_EVERY === 0 ? users[number % Math.max(users.length, 1)] : undefined;
   const query = user === undefined && number % EXPIRED_TOKEN_EVERY === 0 ? '?expired=true' : '';
-  const headers: Record<string, string> = user === undefined ? {} : { authorization: basic(user.username, user.password) };
-  const body = await answerOf(await fetch(`${url}/auth${query}`, { method: 'POST', headers }), 200, `POST /auth${query}`);
-  recordToken(ledger, (JSON.parse(body) as { token: string }).token, iteration);
+  const answer = await requestToken(url, number, user, query);
+  const body = bodyOf(answer, 200, `POST /auth${query} from ${answer.requestIp}`);
+  recordToken(ledger, (JSON.parse(body) as { token: string }).token, iteration, answer, user);
 }
 
 async function registerUser(url: string, ledger: Ledger, iteration: number): Promise<void> {
