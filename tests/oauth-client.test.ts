@@ -59,15 +59,23 @@ describe('openid-client against the standalone server', () => {
 
   beforeAll(async () => {
     databaseUrl = await newTestDatabase(untilAllTestsEnd);
+    const variables = { DATABASE_URL: databaseUrl, OAUTH_PASSWORD_GRANT: 'true', RATE_LIMIT_MAX: '0' };
     // openid-client requires discovery's issuer to be the URL it discovered from, so the first
-    // server is told its port (and its issuer) before it starts.
-    const port = await freePort();
-    issuer = `http://127.0.0.1:${String(port)}`;
-    const variables = { DATABASE_URL: databaseUrl, ISSUER: issuer, OAUTH_PASSWORD_GRANT: 'true', RATE_LIMIT_MAX: '0' };
-    [, secondServer] = await Promise.all([
-      startServer({ ...variables, PORT: String(port) }, { registerCleanup: untilAllTestsEnd }),
-      startServer(variables, { registerCleanup: untilAllTestsEnd }),
-    ]);
+    // server is told its port (and its issuer) before it starts. Another process of a busy
+    // machine may take a free port first (an outgoing connection's, say): then another port.
+    const startFirst = async (attemptsLeft: number): Promise<void> => {
+      const port = await freePort();
+      issuer = `http://127.0.0.1:${String(port)}`;
+      try {
+        await startServer({ ...variables, ISSUER: issuer, PORT: String(port) }, { registerCleanup: untilAllTestsEnd });
+      } catch (error) {
+        if (attemptsLeft === 0 || !String(error).includes('already in use')) throw error;
+        await startFirst(attemptsLeft - 1);
+      }
+    };
+    // The second server's issuer is the first's: both are one issuer, as instances behind one address are.
+    await startFirst(2);
+    secondServer = await startServer({ ...variables, ISSUER: issuer }, { registerCleanup: untilAllTestsEnd });
   });
 
   /** Registers a client in the servers' database, as the admin CLI does from another process. */

@@ -67,7 +67,12 @@ export async function runServerToExit(variables: Record<string, string>): Promis
 /** Starts `node dist/server/server.js` on a free loopback port (PORT=0) and waits until it listens. */
 export async function startServer(variables: Record<string, string>, options: ServerProcessOptions = {}): Promise<RunningServer> {
   const child = spawnServer({ PORT: '0', ...variables }, options);
-  child.stderr.pipe(process.stderr);
+  // Kept too, for the error of a start that fails: the reason is in what the server printed there.
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    process.stderr.write(chunk);
+  });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const logLines: string[] = [];
   const lines = createInterface({ input: child.stdout });
@@ -78,7 +83,7 @@ export async function startServer(variables: Record<string, string>, options: Se
       if (listening?.[1] !== undefined) resolve(listening[1]);
     });
     void exited.then((code) => {
-      reject(new Error(`server exited with ${String(code)} before listening:\n${logLines.join('\n')}`));
+      reject(new Error(`server exited with ${String(code)} before listening:\n${[...logLines, stderr].join('\n')}`));
     });
   });
   return {
