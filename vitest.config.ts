@@ -14,6 +14,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/package-types.test.ts',
   'tests/cli-keys.test.ts',
   'tests/cli-clients.test.ts',
+  'tests/cli-db.test.ts',
   'tests/cli-invocation.test.ts',
   'tests/cli-server.test.ts',
   'tests/logging.test.ts',

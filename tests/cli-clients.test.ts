@@ -163,8 +163,8 @@ describe('wrong usage of clients', () => {
     [['clients', 'list', '--alg', 'RS256'], /clients commands take no --alg/],
     [['keys', 'list', '--scope', 'read'], /keys commands take no --scope/],
     [['clients', 'list', '--secret'], /Unknown option '--secret'/],
-    [['clients'], /expected "keys" or "clients", and a command/],
-    [['users', 'list'], /expected "keys" or "clients", and a command/],
+    [['clients'], /expected "keys", "clients" or "db", and a command/],
+    [['users', 'list'], /expected "keys", "clients" or "db", and a command/],
     [['clients', 'frobnicate'], /unknown command "frobnicate"/],
     [['clients', 'constructor'], /unknown command "constructor"/],
   ])('exits 2 for %j before looking for the database', async (args, message) => {
@@ -179,14 +179,14 @@ describe('wrong usage of clients', () => {
     expect(existsSync(databasePath)).toBe(false);
   });
 
-  it('prints the usage of both groups with --help', async () => {
+  it('prints the usage of every group with --help', async () => {
     const { code, stdout, stderr } = await runCli(['clients', '--help'], { DATABASE_URL: join(temporaryDirectory(), 'missing.db') });
 
     expect(code).toBe(EXIT_OK);
     expect(stderr).toBe('');
-    expect(stdout.split('\n').slice(0, 2)).toEqual([USAGE_HEADING, '       jwks-server clients <command>']);
-    for (const command of ['add <client_id>', 'list [--json]', 'rotate-secret <client_id>', 'remove <client_id>']) expect(stdout).toContain(`  ${command}`);
-    expect(stdout).toMatch(/Both groups read DATABASE_URL/);
+    expect(stdout.split('\n').slice(0, 3)).toEqual([USAGE_HEADING, '       jwks-server clients <command>', '       jwks-server db <command>']);
+    for (const command of ['add <client_id>', 'list [--json]', 'rotate-secret <client_id>', 'remove <client_id>', 'backup <file>']) expect(stdout).toContain(`  ${command}`);
+    expect(stdout).toMatch(/Every group reads DATABASE_URL/);
   });
 });
 

@@ -10,26 +10,30 @@ import { openDatabase } from '../database/connection.js';
 import { InvalidClientSettingsError } from '../oauth/clients.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type CommandRun, type Output } from './admin-cli-command.js';
 import { clientCommands } from './admin-cli-clients.js';
+import { databaseCommands } from './admin-cli-db.js';
 import { keyCommands } from './admin-cli-keys.js';
 import { ConfigError, loadConfig, type ServerConfig } from './config.js';
 
 export { EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE } from './admin-cli-command.js';
 
-const GROUPS = { keys: keyCommands, clients: clientCommands };
+const GROUPS = { keys: keyCommands, clients: clientCommands, db: databaseCommands };
 
 const USAGE = `Usage: jwks-server keys <command>
        jwks-server clients <command>
+       jwks-server db <command>
 
 ${keyCommands.usage}
 
 ${clientCommands.usage}
 
-Both groups read DATABASE_URL, NOT_MY_KEY, ALGORITHMS, KEY_TTL, TOKEN_TTL, JWKS_MAX_AGE and
+${databaseCommands.usage}
+
+Every group reads DATABASE_URL, NOT_MY_KEY, ALGORITHMS, KEY_TTL, TOKEN_TTL, JWKS_MAX_AGE and
 EXPIRED_KEY_RETENTION like the server. Exit codes: 0 done, 1 failed, 2 usage, 3 no such key or
 client.`;
 
 // Every group's options, so that options may stand before the group and the command.
-const OPTIONS = { ...keyCommands.options, ...clientCommands.options, help: { type: 'boolean', short: 'h' } } as const;
+const OPTIONS = { ...keyCommands.options, ...clientCommands.options, ...databaseCommands.options, help: { type: 'boolean', short: 'h' } } as const;
 
 const isGroupName = (name: string): name is keyof typeof GROUPS => Object.hasOwn(GROUPS, name);
 
@@ -38,7 +42,7 @@ function findCommand(args: readonly string[]): ((config: ServerConfig) => Comman
   const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: OPTIONS });
   if (values.help === true) return undefined;
   const [groupName, commandName, ...operands] = positionals;
-  if (groupName === undefined || !isGroupName(groupName) || commandName === undefined) throw new UsageError('expected "keys" or "clients", and a command');
+  if (groupName === undefined || !isGroupName(groupName) || commandName === undefined) throw new UsageError('expected "keys", "clients" or "db", and a command');
   const group = GROUPS[groupName];
   const foreign = Object.keys(values).find((name) => !Object.hasOwn(group.options, name));
   if (foreign !== undefined) throw new UsageError(`${groupName} commands take no --${foreign}`);
