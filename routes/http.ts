@@ -24,10 +24,49 @@ export function safeError(error: Error & { statusCode?: number | undefined }, re
   return { statusCode, reason, message: reason };
 }
 
+/** The most of an oversized body read and thrown away before its 413 is sent, and for how long at most. */
+export const DISCARDED_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+const DISCARD_TIMEOUT_MS = 5000;
+
+/** Resolves once the rest of the request's body has come and been thrown away, or the bounds are reached. */
+function restOfBodyDiscarded(request: FastifyRequest): Promise<void> {
+  const raw = request.raw;
+  if (raw.complete) return Promise.resolve();
+  return new Promise((resolve) => {
+    let discarded = 0;
+    const finish = () => {
+      clearTimeout(timer);
+      raw.off('data', onData).off('end', finish).off('close', finish);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARDED_BODY_LIMIT_BYTES) finish();
+    };
+    const timer = setTimeout(finish, DISCARD_TIMEOUT_MS);
+    raw.on('data', onData).once('end', finish).once('close', finish);
+    raw.resume();
+  });
+}
+
+/**
+ * Sends the answer to `error`. Fastify refuses a body over the limit as soon as it knows (from
+ * Content-Length, or once that many bytes came) and closes the connection after the 413: a
+ * client still sending its body then meets a closed connection (EPIPE) instead of the answer. So
+ * before a 413 the rest of the body is read and thrown away, up to a bound, and the answer goes
+ * once the client has sent it all.
+ */
+export function sendOnceBodyIsDone(error: FastifyError, request: FastifyRequest, send: () => FastifyReply): FastifyReply | Promise<void> {
+  if (error.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') return send();
+  return restOfBodyDiscarded(request).then(() => {
+    send();
+  });
+}
+
 /** Replies `{ statusCode, error, message }`, as {@link safeError} tells them. */
-export function sendSafeError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function sendSafeError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<void> {
   const { statusCode, reason, message } = safeError(error, request);
-  return reply.code(statusCode).send({ statusCode, error: reason, message });
+  return sendOnceBodyIsDone(error, request, () => reply.code(statusCode).send({ statusCode, error: reason, message }));
 }
 
 /**

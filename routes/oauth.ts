@@ -8,7 +8,7 @@ import type { OAuthClient } from '../src/oauth/clients.js';
 import { OAuthError, oauthCodeOf } from '../src/oauth/oauth-error.js';
 import type { TokenParameters } from '../src/oauth/oauth-server.js';
 import { AUTH_BODY_LIMIT_BYTES } from './auth.js';
-import { rejectOtherMethods, safeError } from './http.js';
+import { rejectOtherMethods, safeError, sendOnceBodyIsDone } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
 import {
   accessTokenResponse,
@@ -36,12 +36,12 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: `The body must be at most ${String(AUTH_BODY_LIMIT_BYTES / 1024)} KiB`,
 };
 
-function sendOAuthError(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+function sendOAuthError(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<void> {
   const { statusCode, message } = safeError(error, request);
   const description = statusCode < 500 ? (DESCRIPTIONS[error.code] ?? message) : message;
   if (error instanceof ClientAuthenticationError && error.basicAttempted) void reply.header('www-authenticate', BASIC_CHALLENGE);
   const body = { statusCode, error: oauthCodeOf(error, statusCode), error_description: description, message: description };
-  return reply.code(statusCode).headers(NO_STORE).send(body);
+  return sendOnceBodyIsDone(error, request, () => reply.code(statusCode).headers(NO_STORE).send(body));
 }
 
 /**
