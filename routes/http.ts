@@ -25,7 +25,7 @@ export function safeError(error: Error & { statusCode?: number | undefined }, re
 }
 
 /** The most of an oversized body read and thrown away before its 413 is sent, and for how long at most. */
-export const DISCARDED_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+const DISCARDED_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 const DISCARD_TIMEOUT_MS = 5000;
 
 /** Resolves once the rest of the request's body has come and been thrown away, or the bounds are reached. */
