@@ -15,6 +15,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/cli-keys.test.ts',
   'tests/cli-clients.test.ts',
   'tests/cli-db.test.ts',
+  'tests/cli-db-copy.test.ts',
   'tests/cli-invocation.test.ts',
   'tests/cli-server.test.ts',
   'tests/logging.test.ts',

@@ -84,6 +84,11 @@ async function onPostgresServer(statement: string): Promise<void> {
  */
 export async function newTestDatabase(registerCleanup: RegisterCleanup = onTestFinished): Promise<string> {
   if (testDialect === 'sqlite') return join(temporaryDirectory(registerCleanup), 'keys.db');
+  return newPostgresDatabase(registerCleanup);
+}
+
+/** A new, empty database of its own on the test PostgreSQL server, whichever database the suite is on. */
+export async function newPostgresDatabase(registerCleanup: RegisterCleanup = onTestFinished): Promise<string> {
   const name = `jwks_test_${randomBytes(8).toString('hex')}`;
   await onPostgresServer(`CREATE DATABASE ${name}`);
   registerCleanup(async () => {
