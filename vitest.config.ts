@@ -26,6 +26,7 @@ const SQLITE_PROJECT_ONLY = [
   'tests/startup-listener.test.ts',
   'tests/standalone-start.test.ts',
   'tests/key-maintenance.test.ts',
+  'tests/database-outage.test.ts',
 ];
 
 // The course grader's timings are a contract (tests/grader-start.test.ts): checked first, alone,

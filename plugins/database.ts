@@ -1,12 +1,15 @@
-/** Decorates the instance with the Kysely database (SQLite or PostgreSQL), migrated, and closes it with the server. */
+/** Decorates the instance with the Kysely database (SQLite or PostgreSQL), migrated, and the log of its outages; closes it with the server. */
 import fp from 'fastify-plugin';
 import type { Kysely } from 'kysely';
 import { openDatabase } from '../src/database/connection.js';
+import { createOutageLog, type OutageLog } from '../src/database/outage.js';
 import type { Database } from '../src/database/schema.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     database: Kysely<Database>;
+    /** Logs an outage of the database once, at its start and at its end, however many requests meet it. */
+    databaseOutage: OutageLog;
   }
 }
 
@@ -26,6 +29,7 @@ export default fp<DatabasePluginOptions>(
       },
     });
     app.decorate('database', database);
+    app.decorate('databaseOutage', createOutageLog(app.log));
     app.addHook('onClose', async () => {
       await database.destroy();
     });

@@ -8,12 +8,16 @@ import type { AlgorithmList } from '../src/keys/algorithms.js';
 import type { Clock } from '../src/common/clock.js';
 import type { RotationPolicy } from '../src/keys/key-lifecycle.js';
 import { createKeyring, type Keyring } from '../src/keys/keyring.js';
+import { isDatabaseUnavailable } from '../src/database/outage.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     keyring: Keyring;
   }
 }
+
+// What the log of a database outage calls the scheduler's steps.
+const KEY_SYNC = 'key sync';
 
 export interface KeyringPluginOptions {
   algorithms: AlgorithmList;
@@ -51,9 +55,16 @@ export default fp<KeyringPluginOptions>(
       // A step that generates keys can outlast the interval; the next one waits its turn.
       step ??= keyring
         .sync()
-        .catch((error: unknown) => {
-          app.log.error({ err: error }, 'key maintenance failed; retrying at the next step');
-        })
+        .then(
+          () => {
+            app.databaseOutage.succeeded(KEY_SYNC);
+          },
+          (error: unknown) => {
+            // Once per outage, not once a second, when the database is what failed.
+            if (isDatabaseUnavailable(error)) app.databaseOutage.failed(error, KEY_SYNC);
+            else app.log.error({ err: error }, 'key maintenance failed; retrying at the next step');
+          },
+        )
         .finally(() => {
           step = undefined;
         });

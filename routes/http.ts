@@ -1,6 +1,7 @@
 /** What every route module shares: the error reply and the 405 for methods a path does not take. */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, preValidationHookHandler } from 'fastify';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../src/database/outage.js';
 import type { CachedDocument } from '../src/keys/cached-document.js';
 import { errorResponses } from './schemas.js';
 
@@ -10,18 +11,40 @@ export interface SafeError {
   reason: string;
   /** What the client may read. */
   message: string;
+  /** Seconds to wait before trying again: a 503 for an unavailable database says it in `Retry-After`. */
+  retryAfterSeconds?: number;
 }
+
+const DATABASE_UNAVAILABLE: SafeError = {
+  statusCode: 503,
+  reason: 'Service Unavailable',
+  message: 'The database is unavailable; try again later',
+  retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+};
 
 /**
  * What a client may see of `error`: a client error keeps its message; a server error is logged,
  * and its details (message, stack, anything they might hold) are replaced by the reason phrase.
+ * A database that is unavailable for now is a 503 the client may retry, logged once per outage.
  */
 export function safeError(error: Error & { statusCode?: number | undefined }, request: FastifyRequest): SafeError {
   const statusCode = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
   const reason = STATUS_CODES[statusCode] ?? 'Error';
   if (statusCode < 500) return { statusCode, reason, message: error.message };
+  if (statusCode === 500 && isDatabaseUnavailable(error)) {
+    request.server.databaseOutage.failed(error, routeOf(request));
+    return DATABASE_UNAVAILABLE;
+  }
   request.log.error({ err: error }, 'request failed');
   return { statusCode, reason, message: reason };
+}
+
+/** The route that answered `request`, as the log of a database outage names it. */
+export const routeOf = ({ method, routeOptions }: Pick<FastifyRequest, 'method' | 'routeOptions'>): string => `${method} ${routeOptions.url ?? ''}`;
+
+/** The headers of a safe error's reply beside the body. */
+export function retryAfterOf({ retryAfterSeconds }: SafeError): Record<string, string> {
+  return retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) };
 }
 
 /** The most of an oversized body read and thrown away before its 413 is sent, and for how long at most. */
@@ -65,8 +88,9 @@ export function sendOnceBodyIsDone(error: FastifyError, request: FastifyRequest,
 
 /** Replies `{ statusCode, error, message }`, as {@link safeError} tells them. */
 export function sendSafeError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<void> {
-  const { statusCode, reason, message } = safeError(error, request);
-  return sendOnceBodyIsDone(error, request, () => reply.code(statusCode).send({ statusCode, error: reason, message }));
+  const safe = safeError(error, request);
+  const { statusCode, reason, message } = safe;
+  return sendOnceBodyIsDone(error, request, () => reply.code(statusCode).headers(retryAfterOf(safe)).send({ statusCode, error: reason, message }));
 }
 
 /**

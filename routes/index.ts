@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { authRoutes } from './auth.js';
 import { UNMATCHED_ROUTE } from '../src/server/metrics.js';
 import { healthRoutes } from './health.js';
-import { sendSafeError } from './http.js';
+import { routeOf, sendSafeError } from './http.js';
 import { metricsRoutes } from './metrics.js';
 import { oauthRoutes } from './oauth.js';
 import { openApiRoutes } from './openapi.js';
@@ -49,6 +49,14 @@ function observeRequests(app: FastifyInstance): void {
   });
 }
 
+// Ends a database outage once a route that failed during it succeeds again (a check of one variable otherwise).
+function watchDatabaseRecovery(app: FastifyInstance): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    if (app.databaseOutage.active && reply.statusCode < 400) app.databaseOutage.succeeded(routeOf(request));
+    done();
+  });
+}
+
 export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (app, { rateLimit, issuer, audience, jwksMaxAgeSeconds, metricsRoute }) => {
   // The host app may have registered these already; registering them twice is an error.
   if (!app.hasPlugin('@fastify/sensible')) await app.register(sensible);
@@ -59,6 +67,7 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
   app.addSchema(errorResponse);
   app.setErrorHandler(sendSafeError);
   if (app.metrics.enabled) observeRequests(app);
+  watchDatabaseRecovery(app);
   await app.register(openApiRoutes);
   await app.register(authRoutes, { rateLimit });
   await app.register(userRoutes, { rateLimit });

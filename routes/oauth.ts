@@ -8,7 +8,7 @@ import type { OAuthClient } from '../src/oauth/clients.js';
 import { OAuthError, oauthCodeOf } from '../src/oauth/oauth-error.js';
 import type { TokenParameters } from '../src/oauth/oauth-server.js';
 import { AUTH_BODY_LIMIT_BYTES } from './auth.js';
-import { rejectOtherMethods, safeError, sendOnceBodyIsDone } from './http.js';
+import { rejectOtherMethods, retryAfterOf, safeError, sendOnceBodyIsDone } from './http.js';
 import { rateLimitConfig, type RateLimitedRoutesOptions } from './rate-limit.js';
 import {
   accessTokenResponse,
@@ -37,11 +37,12 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
 };
 
 function sendOAuthError(error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<void> {
-  const { statusCode, message } = safeError(error, request);
+  const safe = safeError(error, request);
+  const { statusCode, message } = safe;
   const description = statusCode < 500 ? (DESCRIPTIONS[error.code] ?? message) : message;
   if (error instanceof ClientAuthenticationError && error.basicAttempted) void reply.header('www-authenticate', BASIC_CHALLENGE);
   const body = { statusCode, error: oauthCodeOf(error, statusCode), error_description: description, message: description };
-  return sendOnceBodyIsDone(error, request, () => reply.code(statusCode).headers(NO_STORE).send(body));
+  return sendOnceBodyIsDone(error, request, () => reply.code(statusCode).headers({ ...NO_STORE, ...retryAfterOf(safe) }).send(body));
 }
 
 /**

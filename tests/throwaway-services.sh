@@ -2,6 +2,7 @@
 # Starts a throwaway PostgreSQL and Redis (or only the one named) for the test suite, each on a
 # free loopback port with its data in a new temporary directory, and prints shell assignments of
 # TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_SERVICES_DIR; `stop DIR` stops them and removes DIR.
+# `pause-postgres DIR` stops its PostgreSQL keeping the data, `resume-postgres DIR` starts it again.
 #
 #   eval "$(tests/throwaway-services.sh start)"            # both, as .ci/run does
 #   eval "$(tests/throwaway-services.sh start redis)"      # one of them
@@ -34,11 +35,23 @@ start_postgres() {
   local port
   port=$(free_port)
   # Durability is worthless for a database that lives as long as one test run.
-  as_service_user "$bin/pg_ctl" -D "$dir/postgres" -l "$dir/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null || fail "PostgreSQL did not start: $(tail -n 5 "$dir/postgres.log")"
   echo "$bin" >"$dir/pg_bin"
+  echo "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >"$dir/pg_options"
+  resume_postgres "$dir"
   echo "TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+# Starts the PostgreSQL of DIR, which start_postgres made, again on the same port with the same data.
+resume_postgres() {
+  local dir=$1
+  as_service_user "$(cat "$dir/pg_bin")/pg_ctl" -D "$dir/postgres" -l "$dir/postgres.log" -w -t 60 -o "$(cat "$dir/pg_options")" \
+    start >/dev/null || fail "PostgreSQL did not start: $(tail -n 5 "$dir/postgres.log")"
+}
+
+# Stops it as an operator would (fast shutdown: sessions are ended, the data is kept).
+pause_postgres() {
+  local dir=$1
+  as_service_user "$(cat "$dir/pg_bin")/pg_ctl" -D "$dir/postgres" -m fast -w stop >/dev/null || fail "PostgreSQL did not stop: $(tail -n 5 "$dir/postgres.log")"
 }
 
 start_redis() {
@@ -101,5 +114,9 @@ case "${1:-}" in
     [ -n "${2:-}" ] || fail "usage: $0 stop DIR"
     stop_services "$2"
     ;;
-  *) fail "usage: $0 start [postgres] [redis] | stop DIR" ;;
+  pause-postgres | resume-postgres)
+    [ -n "${2:-}" ] && [ -f "$2/pg_bin" ] || fail "usage: $0 $1 DIR (a DIR with PostgreSQL)"
+    "${1/-postgres/_postgres}" "$2"
+    ;;
+  *) fail "usage: $0 start [postgres] [redis] | stop DIR | pause-postgres DIR | resume-postgres DIR" ;;
 esac

@@ -8,7 +8,8 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'unsupported_token_type'
-  | 'server_error';
+  | 'server_error'
+  | 'temporarily_unavailable';
 
 const STATUS_OF: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -19,6 +20,7 @@ const STATUS_OF: Record<OAuthErrorCode, number> = {
   invalid_scope: 400,
   unsupported_token_type: 400,
   server_error: 500,
+  temporarily_unavailable: 503,
 };
 
 /** A refusal the client is told about as `{ "error": oauthCode, "error_description": message }`. */
@@ -39,6 +41,8 @@ export class OAuthError extends Error {
 /** The OAuth code of an error answered with `statusCode`, raised by us or by the HTTP layer (a 413, a 415, a malformed body ...). */
 export function oauthCodeOf(error: unknown, statusCode: number): OAuthErrorCode {
   if (error instanceof OAuthError) return error.oauthCode;
+  // RFC 6749 defines temporarily_unavailable for the authorization endpoint; it says the same here.
+  if (statusCode === 503) return 'temporarily_unavailable';
   if (statusCode >= 500) return 'server_error';
   return statusCode === 401 ? 'invalid_client' : 'invalid_request';
 }

@@ -1,0 +1,248 @@
+/**
+ * A database that is unavailable for now (stopped, locked past its time-out, out of space) is a
+ * 503 with Retry-After on every route that needs it, logged once per outage, while the key
+ * documents go on serving from memory; once it is back, so is the service, without a restart.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createOutageLog, DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../src/database/outage.js';
+import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
+import { basic, readyApp, temporaryDirectory } from './helpers.js';
+import { FORM, registerClient } from './oauth-helpers.js';
+import { startServer, type RunningServer } from './server-process.js';
+import { startOwnPostgres } from './throwaway-services.js';
+
+const SQLite = await loadSqliteDriver();
+const UNAVAILABLE_PREFIX = 'the database is unavailable';
+const RECOVERED_MESSAGE = 'the database is available again';
+
+const withCode = (code: string, message = 'failed') => Object.assign(new Error(message), { code });
+
+describe('isDatabaseUnavailable', () => {
+  it.each([
+    ['SQLite busy past its time-out', withCode('SQLITE_BUSY')],
+    ['SQLite out of space', withCode('SQLITE_FULL')],
+    ['SQLite failing to write', withCode('SQLITE_IOERR_WRITE')],
+    ['SQLite made read-only', withCode('SQLITE_READONLY')],
+    ['PostgreSQL refusing connections', withCode('ECONNREFUSED')],
+    ['PostgreSQL shutting down', withCode('57P01')],
+    ['PostgreSQL out of disk', withCode('53100')],
+    ['PostgreSQL with too many connections', withCode('53300')],
+    ['a PostgreSQL connection exception', withCode('08006')],
+    ['a PostgreSQL lock wait past lock_timeout', withCode('55P03')],
+    ['a PostgreSQL standby taking a write', withCode('25006')],
+    ['the connection pg lost', new Error('Connection terminated unexpectedly')],
+    ['no connection from the pool in time', new Error('timeout exceeded when trying to connect')],
+    ['a cause that is unavailable', new Error('cannot record', { cause: withCode('SQLITE_FULL') })],
+  ])('says yes for %s', (_name, error) => {
+    expect(isDatabaseUnavailable(error)).toBe(true);
+  });
+
+  it.each([
+    ['a constraint violated', withCode('SQLITE_CONSTRAINT_UNIQUE')],
+    ['a PostgreSQL unique violation', withCode('23505')],
+    ['a PostgreSQL syntax error', withCode('42601')],
+    ['a missing table', withCode('SQLITE_ERROR', 'no such table: auth_logs')],
+    ['an error of ours', new Error('the keys cannot be loaded')],
+    ['something not an error', 'SQLITE_FULL'],
+  ])('says no for %s', (_name, error) => {
+    expect(isDatabaseUnavailable(error)).toBe(false);
+  });
+});
+
+describe('createOutageLog', () => {
+  it('logs the first failure of an outage, counts the rest, and ends it when something that failed succeeds', () => {
+    const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
+    const record = (level: string) => (fields: Record<string, unknown>, message: string) => lines.push({ level, fields, message });
+    const log = { error: record('error'), warn: record('warn') } as unknown as Parameters<typeof createOutageLog>[0];
+    let now = 1000;
+    const outages = createOutageLog(log, () => now);
+
+    outages.succeeded('POST /auth');
+    expect(outages.active).toBe(false);
+    outages.failed(withCode('SQLITE_FULL'), 'POST /auth');
+    outages.failed(withCode('SQLITE_FULL'), 'key sync');
+    outages.failed(withCode('SQLITE_FULL'), 'POST /auth');
+    // Reads still work on a full disk: what never failed ends nothing.
+    outages.succeeded('GET /users/me');
+    expect(outages.active).toBe(true);
+    expect(lines.map(({ level, fields, message }) => [level, fields.source, message])).toEqual([['error', 'POST /auth', expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)]]);
+
+    now = 3500;
+    outages.succeeded('key sync');
+    outages.succeeded('POST /auth');
+    expect(outages.active).toBe(false);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toEqual({ level: 'warn', fields: { outageMs: 2500, failures: 3, source: 'key sync' }, message: RECOVERED_MESSAGE });
+
+    outages.failed(withCode('ECONNREFUSED'), 'GET /users/me');
+    expect(lines).toHaveLength(3);
+  });
+});
+
+function expectUnavailable(response: LightMyRequestResponse | { status: number; headers: Headers; body: unknown }, what: string): void {
+  const [status, retryAfter, body] =
+    'statusCode' in response ? [response.statusCode, response.headers['retry-after'], response.json<Record<string, unknown>>()] : [response.status, response.headers.get('retry-after'), response.body];
+  expect(status, what).toBe(503);
+  expect(retryAfter, what).toBe(String(DATABASE_RETRY_AFTER_SECONDS));
+  expect(body, what).toMatchObject({ statusCode: 503 });
+  expect(['Service Unavailable', 'temporarily_unavailable'], what).toContain((body as { error?: unknown }).error);
+  expect(JSON.stringify(body), what).not.toMatch(/SQLITE|ECONN|\bat .+:\d+:\d+/);
+}
+
+interface ParsedLine {
+  level: number;
+  msg: string;
+}
+
+const parse = (lines: readonly string[]) => lines.flatMap((line) => (line.startsWith('{') ? [JSON.parse(line) as ParsedLine] : []));
+const outageLines = (lines: readonly string[]) => parse(lines).filter(({ msg }) => msg.startsWith(UNAVAILABLE_PREFIX) || msg === RECOVERED_MESSAGE || msg === 'request failed' || msg.startsWith('key maintenance failed'));
+
+describe('an app whose SQLite database takes no writes', () => {
+  it('answers 503 with Retry-After where it must write, keeps serving what only reads, logs the outage once, and recovers', async () => {
+    const lines: string[] = [];
+    const app = await readyApp({ databaseUrl: join(temporaryDirectory(), 'keys.db'), rateLimit: false, logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+    const client = await registerClient(app, 'billing', { scopes: ['read'] });
+    const { password } = (await app.inject({ method: 'POST', url: '/register', payload: { username: 'alice', email: 'alice@example.com' } })).json<{ password: string }>();
+    const accessToken = (await app.inject({ method: 'POST', url: '/oauth/token', headers: { ...FORM, authorization: client.authorization }, payload: 'grant_type=client_credentials' })).json<{ access_token: string }>().access_token;
+    // Every write refused while reads go on, as on a full disk or a file gone read-only (SQLITE_READONLY).
+    await sql`PRAGMA query_only = ON`.execute(app.database);
+
+    expectUnavailable(await app.inject({ method: 'POST', url: '/auth' }), 'POST /auth');
+    expectUnavailable(await app.inject({ method: 'POST', url: '/auth', headers: { authorization: basic('alice', password) } }), 'POST /auth as alice');
+    expectUnavailable(await app.inject({ method: 'POST', url: '/register', payload: { username: 'bob', email: 'bob@example.com' } }), 'POST /register');
+    const revocation = await app.inject({ method: 'POST', url: '/oauth/revoke', headers: { ...FORM, authorization: client.authorization }, payload: `token=${accessToken}` });
+    expectUnavailable(revocation, 'POST /oauth/revoke');
+    expect(revocation.headers['cache-control']).toBe('no-store');
+    expect(revocation.json()).toEqual({ statusCode: 503, error: 'temporarily_unavailable', error_description: 'The database is unavailable; try again later', message: 'The database is unavailable; try again later' });
+    expect((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode).toBe(200);
+    // A route that only reads still works, and does not end the outage.
+    expect((await app.inject({ method: 'POST', url: '/oauth/token', headers: { ...FORM, authorization: client.authorization }, payload: 'grant_type=client_credentials' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/auth', headers: { authorization: basic('alice', 'wrong') } })).statusCode).toBe(401);
+    expect(outageLines(lines).map(({ level, msg }) => [level, msg])).toEqual([[50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)]]);
+
+    await sql`PRAGMA query_only = OFF`.execute(app.database);
+    expect((await app.inject({ method: 'POST', url: '/auth', headers: { authorization: basic('alice', password) } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/register', payload: { username: 'bob', email: 'bob@example.com' } })).statusCode).toBe(201);
+    expect(outageLines(lines).map(({ level, msg }) => [level, msg])).toEqual([
+      [50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)],
+      [40, RECOVERED_MESSAGE],
+    ]);
+  });
+});
+
+/** Fetches and reads the JSON body, for checks against a server process. */
+async function call(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: unknown }> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(20_000) });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+}
+
+/** While the database is out: every route that needs it says 503, the key documents are served. */
+async function expectOutageAnswers(server: RunningServer, kid: string): Promise<void> {
+  expectUnavailable(await call(`${server.url}/auth`, { method: 'POST' }), 'POST /auth');
+  expectUnavailable(await call(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bob', email: 'bob@example.com' }) }), 'POST /register');
+  expect((await call(`${server.url}/.well-known/jwks.json`)).status).toBe(200);
+  expect((await call(`${server.url}/.well-known/${kid}.json`)).status).toBe(200);
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function firstKid(server: RunningServer): Promise<string> {
+  const { body } = await call(`${server.url}/.well-known/jwks.json`);
+  return String((body as { keys: { kid: string }[] }).keys[0]?.kid);
+}
+
+describe('the server process, its database out under it', () => {
+  it('PostgreSQL stopped and started again: 503 with Retry-After meanwhile, one log line each way, back without a restart', async () => {
+    const postgres = await startOwnPostgres();
+    onTestFinished(() => postgres.stop());
+    const server = await startServer({ DATABASE_URL: postgres.url, RATE_LIMIT_MAX: '0' });
+    const kid = await firstKid(server);
+    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+
+    postgres.pause();
+    for (let round = 0; round < 5; round += 1) await expectOutageAnswers(server, kid);
+    // Long enough for the key sync, once a second, to fail a few times too: still one line.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await expectOutageAnswers(server, kid);
+    expect((await call(`${server.url}/readyz`)).status).toBe(503);
+
+    postgres.resume();
+    await until('POST /auth to succeed again', async () => (await call(`${server.url}/auth`, { method: 'POST' })).status === 200);
+    await until('the recovery to be logged', () => Promise.resolve(outageLines(server.logLines).length === 2));
+    expect(outageLines(server.logLines).map(({ level, msg }) => [level, msg])).toEqual([
+      [50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)],
+      [40, RECOVERED_MESSAGE],
+    ]);
+    expect(await server.stop()).toBe(0);
+  });
+
+  it('SQLite locked by another process past the busy time-out: 503, and served again once the lock is gone', async () => {
+    const databasePath = join(temporaryDirectory(), 'keys.db');
+    const server = await startServer({ DATABASE_URL: databasePath, RATE_LIMIT_MAX: '0' });
+    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+
+    const locker = new SQLite(databasePath);
+    locker.exec('BEGIN IMMEDIATE');
+    try {
+      expectUnavailable(await call(`${server.url}/auth`, { method: 'POST' }), 'POST /auth while locked');
+    } finally {
+      locker.exec('ROLLBACK');
+      locker.close();
+    }
+    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+    await until('the recovery to be logged', () => Promise.resolve(outageLines(server.logLines).length === 2));
+    expect(outageLines(server.logLines).map(({ level, msg }) => [level, msg])).toEqual([
+      [50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)],
+      [40, RECOVERED_MESSAGE],
+    ]);
+    expect(await server.stop()).toBe(0);
+  });
+
+  // Mounting a tmpfs takes root (CI runs as root); elsewhere the full-disk case is the in-process test above.
+  it.skipIf(process.getuid?.() !== 0)('SQLite on a tiny tmpfs filled up: 503 while full, the keys served, back once space is freed, the file intact', async () => {
+    const mountPoint = join(temporaryDirectory(), 'tiny');
+    mkdirSync(mountPoint);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mountPoint]);
+    onTestFinished(() => {
+      execFileSync('umount', ['-l', mountPoint]);
+    });
+    const databasePath = join(mountPoint, 'keys.db');
+    const server = await startServer({ DATABASE_URL: databasePath, RATE_LIMIT_MAX: '0' });
+    const kid = await firstKid(server);
+    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+
+    const filler = join(mountPoint, 'filler');
+    try {
+      writeFileSync(filler, Buffer.alloc(4 * 1024 * 1024));
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    // Rows go into the pages the file and its write-ahead log have until none is left.
+    await until('POST /auth to meet the full disk', async () => (await call(`${server.url}/auth`, { method: 'POST' })).status === 503, 30_000);
+    for (let round = 0; round < 5; round += 1) await expectOutageAnswers(server, kid);
+
+    rmSync(filler);
+    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+    await until('the recovery to be logged', () => Promise.resolve(outageLines(server.logLines).length === 2));
+    expect(outageLines(server.logLines).map(({ level, msg }) => [level, msg])).toEqual([
+      [50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)],
+      [40, RECOVERED_MESSAGE],
+    ]);
+    expect(await server.stop()).toBe(0);
+    const copy = new SQLite(databasePath, { readonly: true });
+    expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+    copy.close();
+  });
+});
