@@ -143,8 +143,9 @@ async function call(url: string, init: RequestInit = {}): Promise<{ status: numb
 }
 
 /** While the database is out: every route that needs it says 503, the key documents are served. */
-async function expectOutageAnswers(server: RunningServer, kid: string): Promise<void> {
+async function expectOutageAnswers(server: RunningServer, kid: string, bearer?: string): Promise<void> {
   expectUnavailable(await call(`${server.url}/auth`, { method: 'POST' }), 'POST /auth');
+  if (bearer !== undefined) expectUnavailable(await call(`${server.url}/users/me`, { headers: { authorization: `Bearer ${bearer}` } }), 'GET /users/me');
   expectUnavailable(await call(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bob', email: 'bob@example.com' }) }), 'POST /register');
   expect((await call(`${server.url}/.well-known/jwks.json`)).status).toBe(200);
   expect((await call(`${server.url}/.well-known/${kid}.json`)).status).toBe(200);
@@ -169,13 +170,17 @@ describe('the server process, its database out under it', () => {
     onTestFinished(() => postgres.stop());
     const server = await startServer({ DATABASE_URL: postgres.url, RATE_LIMIT_MAX: '0' });
     const kid = await firstKid(server);
-    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+    const registration = await call(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', email: 'alice@example.com' }) });
+    const { password } = registration.body as { password: string };
+    const auth = await call(`${server.url}/auth`, { method: 'POST', headers: { authorization: basic('alice', password) } });
+    expect(auth.status).toBe(200);
+    const { token } = auth.body as { token: string };
 
     postgres.pause();
-    for (let round = 0; round < 5; round += 1) await expectOutageAnswers(server, kid);
+    for (let round = 0; round < 5; round += 1) await expectOutageAnswers(server, kid, token);
     // Long enough for the key sync, once a second, to fail a few times too: still one line.
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    await expectOutageAnswers(server, kid);
+    await expectOutageAnswers(server, kid, token);
     expect((await call(`${server.url}/readyz`)).status).toBe(503);
 
     postgres.resume();
