@@ -22,14 +22,15 @@ export interface DatabasePluginOptions {
 
 export default fp<DatabasePluginOptions>(
   async (app, { databaseUrl, poolSize }) => {
+    const outages = createOutageLog(app.log);
     const database = await openDatabase(databaseUrl, {
       poolSize,
       onConnectionError: (error) => {
-        app.log.error({ err: error }, 'a database connection failed; it will be replaced');
+        if (!outages.failedIfUnavailable(error, 'database connection')) app.log.error({ err: error }, 'a database connection failed; it will be replaced');
       },
     });
     app.decorate('database', database);
-    app.decorate('databaseOutage', createOutageLog(app.log));
+    app.decorate('databaseOutage', outages);
     app.addHook('onClose', async () => {
       await database.destroy();
     });

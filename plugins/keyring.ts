@@ -8,7 +8,6 @@ import type { AlgorithmList } from '../src/keys/algorithms.js';
 import type { Clock } from '../src/common/clock.js';
 import type { RotationPolicy } from '../src/keys/key-lifecycle.js';
 import { createKeyring, type Keyring } from '../src/keys/keyring.js';
-import { isDatabaseUnavailable } from '../src/database/outage.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -61,8 +60,7 @@ export default fp<KeyringPluginOptions>(
           },
           (error: unknown) => {
             // Once per outage, not once a second, when the database is what failed.
-            if (isDatabaseUnavailable(error)) app.databaseOutage.failed(error, KEY_SYNC);
-            else app.log.error({ err: error }, 'key maintenance failed; retrying at the next step');
+            if (!app.databaseOutage.failedIfUnavailable(error, KEY_SYNC)) app.log.error({ err: error }, 'key maintenance failed; retrying at the next step');
           },
         )
         .finally(() => {

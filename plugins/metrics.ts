@@ -22,7 +22,7 @@ export default fp<MetricsPluginOptions>(
       ? createServiceMetrics({
           countKeys: () => app.keyStore.countByState(clock()),
           onCountKeysError: (error) => {
-            app.log.warn({ err: error }, 'could not count the stored keys for the metrics');
+            if (!app.databaseOutage.failedIfUnavailable(error, 'metrics')) app.log.warn({ err: error }, 'could not count the stored keys for the metrics');
           },
           processMetrics,
         })

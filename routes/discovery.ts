@@ -61,7 +61,7 @@ function scopesOfClients(app: FastifyInstance): () => readonly string[] {
         scopes = current;
       })
       .catch((error: unknown) => {
-        app.log.warn({ err: error }, 'could not read the clients\' scopes; discovery lists them as last read');
+        if (!app.databaseOutage.failedIfUnavailable(error, 'discovery')) app.log.warn({ err: error }, 'could not read the clients\' scopes; discovery lists them as last read');
       })
       .finally(() => {
         reading = undefined;

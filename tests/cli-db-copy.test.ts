@@ -175,7 +175,7 @@ describe('jwks-server db copy', () => {
     ['text', "'last tuesday'", '"last tuesday"'],
     ['a number', '1700000000', '1700000000'],
   ])('stops at a timestamp it cannot read (%s), naming the column, and writes nothing', async (_kind, stored, shown) => {
-    const sourcePath = join(temporaryDirectory(), 'keys.db');
+    const sourcePath = await seededDatabase();
     await readDatabase(sourcePath, (db) => sql`INSERT INTO users (username, password_hash, date_registered) VALUES ('alice', 'not-a-hash', ${sql.raw(stored)})`.execute(db));
     const targetPath = join(temporaryDirectory(), 'copy.db');
 
@@ -183,7 +183,19 @@ describe('jwks-server db copy', () => {
 
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`jwks-server: users.date_registered holds ${shown}, which is not a UTC timestamp`);
-    expect((await contents(targetPath)).users).toEqual([]);
+    const target = await contents(targetPath);
+    expect([target.keys, target.users]).toEqual([[], []]);
+  });
+
+  it('refuses a source without keys, which would have the servers on the copy make new ones', async () => {
+    const sourcePath = join(temporaryDirectory(), 'keys.db');
+    await readDatabase(sourcePath, () => Promise.resolve());
+    const targetPath = join(temporaryDirectory(), 'copy.db');
+
+    const result = await runCli(['db', 'copy', '--to', targetPath], { DATABASE_URL: sourcePath });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('jwks-server: the source database holds no keys: is DATABASE_URL the database the servers use?');
   });
 
   it('refuses a target that holds anything, and leaves it as it was', async () => {

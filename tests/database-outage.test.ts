@@ -8,8 +8,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createOutageLog, DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../src/database/outage.js';
+import { createOutageLog, DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, OUTAGE_QUIET_MS } from '../src/database/outage.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { basic, readyApp, temporaryDirectory } from './helpers.js';
 import { FORM, registerClient } from './oauth-helpers.js';
@@ -38,6 +39,8 @@ describe('isDatabaseUnavailable', () => {
     ['the connection pg lost', new Error('Connection terminated unexpectedly')],
     ['no connection from the pool in time', new Error('timeout exceeded when trying to connect')],
     ['a cause that is unavailable', new Error('cannot record', { cause: withCode('SQLITE_FULL') })],
+    ['a query on a client whose connection broke', new Error('Client has encountered a connection error and is not queryable')],
+    ['a PostgreSQL socket gone with its server', Object.assign(withCode('ENOENT', 'connect ENOENT /run/postgresql/.s.PGSQL.5432'), { syscall: 'connect' })],
   ])('says yes for %s', (_name, error) => {
     expect(isDatabaseUnavailable(error)).toBe(true);
   });
@@ -46,6 +49,8 @@ describe('isDatabaseUnavailable', () => {
     ['a constraint violated', withCode('SQLITE_CONSTRAINT_UNIQUE')],
     ['a PostgreSQL unique violation', withCode('23505')],
     ['a PostgreSQL syntax error', withCode('42601')],
+    ['a PostgreSQL protocol violation, such as too many parameters', withCode('08P01')],
+    ['a file that is not there', Object.assign(withCode('ENOENT'), { syscall: 'open' })],
     ['a missing table', withCode('SQLITE_ERROR', 'no such table: auth_logs')],
     ['an error of ours', new Error('the keys cannot be loaded')],
     ['something not an error', 'SQLITE_FULL'],
@@ -81,6 +86,23 @@ describe('createOutageLog', () => {
 
     outages.failed(withCode('ECONNREFUSED'), 'GET /users/me');
     expect(lines).toHaveLength(3);
+    expect(outages.failedIfUnavailable(withCode('23505'), 'POST /register')).toBe(false);
+    expect(outages.failedIfUnavailable(withCode('ECONNREFUSED'), 'POST /register')).toBe(true);
+    expect(lines).toHaveLength(3);
+  });
+
+  it('takes a failure long after the last one for a new outage, the one before having ended unseen', () => {
+    const messages: string[] = [];
+    const log = { error: (_fields: unknown, message: string) => messages.push(message), warn: () => undefined } as unknown as Parameters<typeof createOutageLog>[0];
+    let now = 0;
+    const outages = createOutageLog(log, () => now);
+    outages.failed(withCode('SQLITE_BUSY'), 'POST /register');
+    now = OUTAGE_QUIET_MS - 1;
+    outages.failed(withCode('SQLITE_BUSY'), 'POST /register');
+    expect(messages).toHaveLength(1);
+    now += OUTAGE_QUIET_MS;
+    outages.failed(withCode('SQLITE_FULL'), 'POST /auth');
+    expect(messages).toHaveLength(2);
   });
 });
 
@@ -135,6 +157,28 @@ describe('an app whose SQLite database takes no writes', () => {
   });
 });
 
+describe('an app whose SQLite database is full', () => {
+  it('answers 503, not 500, where the write is a transaction that SQLite rolled back by itself', async () => {
+    const lines: string[] = [];
+    const app = await readyApp({ databaseUrl: join(temporaryDirectory(), 'keys.db'), rateLimit: false, logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+    const { password } = (await app.inject({ method: 'POST', url: '/register', payload: { username: 'alice', email: 'alice@example.com' } })).json<{ password: string }>();
+    // SQLITE_FULL once the file would grow past max_page_count, as on a full disk; the pages there are fill up first.
+    await sql`PRAGMA max_page_count = 1`.execute(app.database);
+    let anonymous = await app.inject({ method: 'POST', url: '/auth' });
+    for (let attempt = 0; attempt < 2000 && anonymous.statusCode === 200; attempt += 1) anonymous = await app.inject({ method: 'POST', url: '/auth' });
+    expectUnavailable(anonymous, 'POST /auth');
+
+    // A registered user's row and last_login go in one transaction, which SQLITE_FULL rolls back before our ROLLBACK comes.
+    expectUnavailable(await app.inject({ method: 'POST', url: '/auth', headers: { authorization: basic('alice', password) } }), 'POST /auth as alice');
+    expect(outageLines(lines).map(({ level, msg }) => [level, msg])).toEqual([[50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)]]);
+
+    await sql`PRAGMA max_page_count = 1073741823`.execute(app.database);
+    expect((await app.inject({ method: 'POST', url: '/auth', headers: { authorization: basic('alice', password) } })).statusCode).toBe(200);
+    expect(outageLines(lines)).toHaveLength(2);
+    expect((await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(app.database)).rows).toEqual([{ integrity_check: 'ok' }]);
+  });
+});
+
 /** Fetches and reads the JSON body, for checks against a server process. */
 async function call(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: unknown }> {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(20_000) });
@@ -156,6 +200,17 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Ends every connection the server has open to PostgreSQL, as an operator or a failover would. */
+async function terminateServerConnections(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'jwks-server'");
+  } finally {
+    await client.end();
   }
 }
 
@@ -190,6 +245,17 @@ describe('the server process, its database out under it', () => {
       [50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)],
       [40, RECOVERED_MESSAGE],
     ]);
+
+    // Connections ended under the queries they run (a failover, pg_terminate_backend): answers, never a crash or a 500.
+    const alice = basic('alice', password);
+    for (let round = 0; round < 5; round += 1) {
+      const inFlight = Array.from({ length: 40 }, () => call(`${server.url}/auth`, { method: 'POST', headers: { authorization: alice } }));
+      await terminateServerConnections(postgres.url);
+      const statuses = new Set((await Promise.all(inFlight)).map(({ status }) => status));
+      expect([...statuses].filter((status) => status !== 200 && status !== 503)).toEqual([]);
+    }
+    await until('POST /auth to succeed after the connections were ended', async () => (await call(`${server.url}/auth`, { method: 'POST', headers: { authorization: alice } })).status === 200);
+    expect(parse(server.logLines).filter(({ msg }) => msg === 'request failed')).toEqual([]);
     expect(await server.stop()).toBe(0);
   });
 
@@ -226,7 +292,9 @@ describe('the server process, its database out under it', () => {
     const databasePath = join(mountPoint, 'keys.db');
     const server = await startServer({ DATABASE_URL: databasePath, RATE_LIMIT_MAX: '0' });
     const kid = await firstKid(server);
-    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+    const registration = await call(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', email: 'alice@example.com' }) });
+    const alice = basic('alice', (registration.body as { password: string }).password);
+    expect((await call(`${server.url}/auth`, { method: 'POST', headers: { authorization: alice } })).status).toBe(200);
 
     const filler = join(mountPoint, 'filler');
     try {
@@ -237,9 +305,10 @@ describe('the server process, its database out under it', () => {
     // Rows go into the pages the file and its write-ahead log have until none is left.
     await until('POST /auth to meet the full disk', async () => (await call(`${server.url}/auth`, { method: 'POST' })).status === 503, 30_000);
     for (let round = 0; round < 5; round += 1) await expectOutageAnswers(server, kid);
+    expectUnavailable(await call(`${server.url}/auth`, { method: 'POST', headers: { authorization: alice } }), 'POST /auth as alice');
 
     rmSync(filler);
-    expect((await call(`${server.url}/auth`, { method: 'POST' })).status).toBe(200);
+    expect((await call(`${server.url}/auth`, { method: 'POST', headers: { authorization: alice } })).status).toBe(200);
     await until('the recovery to be logged', () => Promise.resolve(outageLines(server.logLines).length === 2));
     expect(outageLines(server.logLines).map(({ level, msg }) => [level, msg])).toEqual([
       [50, expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)],

@@ -96,6 +96,12 @@ async function openPostgres(url: string, { poolSize = DEFAULT_POOL_SIZE, onConne
     keepAlive: true,
   });
   pool.on('error', (error) => onConnectionError?.(error));
+  // pg-pool listens for a client's errors only while it is idle; one that fails while checked out
+  // (the server restarting under a query) would emit an unheard 'error' and end the process. The
+  // query running on it fails with its own error, which is what the caller is told.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   try {
     await pool.query('SELECT 1');
     return pool;

@@ -55,13 +55,15 @@ type AnyTables = Record<string, Row>;
  * Copies every table from `source` into `target`, both migrated to the same schema. The source
  * is read in one snapshot; the target is written in one transaction under the write lock every
  * server takes, so a server starting on the target meanwhile waits and then finds the copied
- * keys. Throws {@link DatabaseCopyError}, writing nothing, if the target holds any row already.
+ * keys. Throws {@link DatabaseCopyError}, writing no row, if the target holds any row already or
+ * the source holds no key.
  */
 export async function copyDatabase(source: Kysely<Database>, target: Kysely<Database>): Promise<CopyReport> {
   const sourceDialect = dialectOf(source);
   const targetDialect = dialectOf(target);
   return readSnapshot(source, (snapshot) =>
     withWriteLock(target, async (transaction) => {
+      await refuseIfNoKeys(snapshot);
       await refuseIfNotEmpty(transaction);
       const report: Partial<Record<CopiedTable, number>> = {};
       for (const table of TABLES) {
@@ -81,6 +83,12 @@ function readSnapshot<T>(db: Kysely<Database>, read: (snapshot: Kysely<Database>
   // SQLite in WAL mode: a read transaction sees the commits made before its first read, and only those.
   if (dialectOf(db) === 'sqlite') return db.transaction().execute(read);
   return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(read);
+}
+
+/** Servers started on a copy without keys would make new ones: the very thing a copy is for avoiding. */
+async function refuseIfNoKeys(source: Kysely<Database>): Promise<void> {
+  const key = await source.selectFrom('keys').select('kid').limit(1).executeTakeFirst();
+  if (key === undefined) throw new DatabaseCopyError('the source database holds no keys: is DATABASE_URL the database the servers use?');
 }
 
 async function refuseIfNotEmpty(target: Kysely<Database>): Promise<void> {
@@ -113,8 +121,8 @@ async function copyTable(source: Kysely<AnyTables>, target: Kysely<AnyTables>, {
 
 function convertRow(row: Row, table: CopiedTable, timestamps: readonly string[], targetDialect: Dialect): Row {
   const converted: Row = { ...row };
-  // Servers of the course wrote the PEM as TEXT; BYTEA takes only bytes, and the key store reads either.
-  if (table === 'keys' && typeof row.key === 'string') converted.key = Buffer.from(row.key, 'utf8');
+  // Servers of the course wrote the PEM as TEXT, which SQLite keeps as it is; BYTEA takes only bytes, and the key store reads either.
+  if (table === 'keys' && typeof row.key === 'string' && targetDialect === 'postgres') converted.key = Buffer.from(row.key, 'utf8');
   for (const column of timestamps) converted[column] = convertTimestamp(row[column], targetDialect, `${table}.${column}`);
   return converted;
 }

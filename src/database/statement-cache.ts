@@ -12,10 +12,23 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
  */
 export const STATEMENT_CACHE_CAPACITY = 256;
 
+/**
+ * SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY,
+ * SQLITE_NOMEM); the ROLLBACK that Kysely or our write lock then sends would fail with "no
+ * transaction is active" and replace the error that says why. With no transaction open, it does nothing.
+ */
+const NOTHING_TO_ROLL_BACK: SqliteStatement = {
+  reader: false,
+  all: () => [],
+  run: () => ({ changes: 0, lastInsertRowid: 0 }),
+  iterate: () => [][Symbol.iterator](),
+};
+
 export function withStatementCache(database: BetterSqlite3.Database, capacity = STATEMENT_CACHE_CAPACITY): SqliteDatabase {
   const statements = new Map<string, BetterSqlite3.Statement>();
   return {
     prepare(sql): SqliteStatement {
+      if ((sql === 'rollback' || sql === 'ROLLBACK') && !database.inTransaction) return NOTHING_TO_ROLL_BACK;
       const cached = statements.get(sql);
       // A statement still iterating (a streamed query) cannot run again until it is done.
       if (cached?.busy === true) return database.prepare(sql);
