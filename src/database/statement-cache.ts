@@ -1,7 +1,8 @@
 /**
  * better-sqlite3 behind Kysely with its prepared statements kept: Kysely's SQLite driver asks for
  * a statement on every query, and preparing one (SQLite parses and plans the SQL) costs more than
- * running it. The SQL is still Kysely's; only the preparing is done once per distinct text.
+ * running it. The SQL is still Kysely's; only the preparing is done once per distinct text. And a
+ * ROLLBACK after SQLite has rolled back by itself does nothing, rather than hide why it did.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
