@@ -11,6 +11,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createOutageLog, DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable, OUTAGE_QUIET_MS } from '../src/database/outage.js';
+import { SQLITE_BUSY_TIMEOUT_MS } from '../src/database/connection.js';
 import { loadSqliteDriver } from '../src/database/sqlite-driver.js';
 import { basic, readyApp, temporaryDirectory } from './helpers.js';
 import { FORM, registerClient } from './oauth-helpers.js';
@@ -65,7 +66,7 @@ describe('createOutageLog', () => {
     const record = (level: string) => (fields: Record<string, unknown>, message: string) => lines.push({ level, fields, message });
     const log = { error: record('error'), warn: record('warn') } as unknown as Parameters<typeof createOutageLog>[0];
     let now = 1000;
-    const outages = createOutageLog(log, () => now);
+    const outages = createOutageLog(log, { now: () => now });
 
     outages.succeeded('POST /auth');
     expect(outages.active).toBe(false);
@@ -95,7 +96,7 @@ describe('createOutageLog', () => {
     const messages: string[] = [];
     const log = { error: (_fields: unknown, message: string) => messages.push(message), warn: () => undefined } as unknown as Parameters<typeof createOutageLog>[0];
     let now = 0;
-    const outages = createOutageLog(log, () => now);
+    const outages = createOutageLog(log, { now: () => now });
     outages.failed(withCode('SQLITE_BUSY'), 'POST /register');
     now = OUTAGE_QUIET_MS - 1;
     outages.failed(withCode('SQLITE_BUSY'), 'POST /register');
@@ -268,6 +269,12 @@ describe('the server process, its database out under it', () => {
     locker.exec('BEGIN IMMEDIATE');
     try {
       expectUnavailable(await call(`${server.url}/auth`, { method: 'POST' }), 'POST /auth while locked');
+      // The first write waited out the busy time-out; once the outage is known, writes fail at once
+      // rather than hold up the server, the key documents included, for another 5 s each.
+      const started = Date.now();
+      for (let attempt = 0; attempt < 3; attempt += 1) expectUnavailable(await call(`${server.url}/auth`, { method: 'POST' }), 'POST /auth while still locked');
+      expect((await call(`${server.url}/.well-known/jwks.json`)).status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(SQLITE_BUSY_TIMEOUT_MS / 2);
     } finally {
       locker.exec('ROLLBACK');
       locker.close();

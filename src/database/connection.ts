@@ -61,10 +61,13 @@ export interface OpenDatabaseOptions {
   onConnectionError?: (error: Error) => void;
 }
 
+/** How long a SQLite statement waits for another process's lock before it fails with SQLITE_BUSY. */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
 function openSqlite(SQLite: SqliteDriver, path: string, { mustExist = false }: OpenDatabaseOptions): BetterSqlite3.Database {
   let sqlite: BetterSqlite3.Database | undefined;
   try {
-    sqlite = new SQLite(path, { timeout: 5000, fileMustExist: mustExist });
+    sqlite = new SQLite(path, { timeout: SQLITE_BUSY_TIMEOUT_MS, fileMustExist: mustExist });
     if (path !== IN_MEMORY_DATABASE) sqlite.pragma('journal_mode = WAL');
     // In WAL mode NORMAL still survives a crash of the process (the WAL is synced at checkpoints);
     // only a power loss can take the last commits. FULL would fsync on every token's auth log.

@@ -59,7 +59,15 @@ export const OUTAGE_QUIET_MS = 60_000;
  * again. Not anything: a full disk still lets reads through, so a route that only reads, or a 401
  * after reading a user, would end an outage that goes on for every write.
  */
-export function createOutageLog(log: FastifyBaseLogger, now: () => number = Date.now): OutageLog {
+export interface OutageLogOptions {
+  /** Called when an outage begins, after its line is logged. */
+  onStart?: () => void;
+  /** Called when it ends. */
+  onEnd?: () => void;
+  now?: () => number;
+}
+
+export function createOutageLog(log: FastifyBaseLogger, { onStart, onEnd, now = Date.now }: OutageLogOptions = {}): OutageLog {
   let outage: { since: number; lastFailure: number; failedSources: Set<string>; failures: number } | undefined;
   const failed = (error: unknown, source: string): void => {
     const at = now();
@@ -71,6 +79,7 @@ export function createOutageLog(log: FastifyBaseLogger, now: () => number = Date
     }
     outage = { since: at, lastFailure: at, failedSources: new Set([source]), failures: 1 };
     log.error({ err: error, source }, `the database is unavailable: requests that need it are answered 503 (Retry-After: ${String(DATABASE_RETRY_AFTER_SECONDS)}) until it is back`);
+    onStart?.();
   };
   return {
     get active() {
@@ -86,6 +95,7 @@ export function createOutageLog(log: FastifyBaseLogger, now: () => number = Date
       if (!outage?.failedSources.has(source)) return;
       log.warn({ outageMs: now() - outage.since, failures: outage.failures, source }, 'the database is available again');
       outage = undefined;
+      onEnd?.();
     },
   };
 }
