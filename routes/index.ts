@@ -41,18 +41,16 @@ function acceptEmptyJsonBodies(app: FastifyInstance): void {
   });
 }
 
-// A callback hook, as every request runs it; the route is the pattern, so label values stay few.
-function observeRequests(app: FastifyInstance): void {
+/**
+ * One callback hook for what every answered request is counted in, as every request runs it: the
+ * metrics (the route is the pattern, so label values stay few), and the end of a database outage,
+ * when a route that failed during it succeeds again (a check of one variable otherwise).
+ */
+function observeResponses(app: FastifyInstance): void {
+  const { metrics, databaseOutage } = app;
   app.addHook('onResponse', (request, reply, done) => {
-    app.metrics.observeRequest(request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, reply.statusCode, reply.elapsedTime / 1000);
-    done();
-  });
-}
-
-// Ends a database outage once a route that failed during it succeeds again (a check of one variable otherwise).
-function watchDatabaseRecovery(app: FastifyInstance): void {
-  app.addHook('onResponse', (request, reply, done) => {
-    if (app.databaseOutage.active && reply.statusCode < 400) app.databaseOutage.succeeded(routeOf(request));
+    if (metrics.enabled) metrics.observeRequest(request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, reply.statusCode, reply.elapsedTime / 1000);
+    if (databaseOutage.active && reply.statusCode < 400) databaseOutage.succeeded(routeOf(request));
     done();
   });
 }
@@ -66,8 +64,7 @@ export const serviceRoutes: FastifyPluginAsync<ServiceRoutesOptions> = async (ap
   acceptEmptyJsonBodies(app);
   app.addSchema(errorResponse);
   app.setErrorHandler(sendSafeError);
-  if (app.metrics.enabled) observeRequests(app);
-  watchDatabaseRecovery(app);
+  observeResponses(app);
   await app.register(openApiRoutes);
   await app.register(authRoutes, { rateLimit });
   await app.register(userRoutes, { rateLimit });

@@ -17,6 +17,7 @@ import { basic, readyApp, temporaryDirectory } from './helpers.js';
 import { FORM, registerClient } from './oauth-helpers.js';
 import { startServer, type RunningServer } from './server-process.js';
 import { startOwnPostgres } from './throwaway-services.js';
+import { SCOPES_REFRESH_MS } from '../routes/discovery.js';
 
 const SQLite = await loadSqliteDriver();
 const UNAVAILABLE_PREFIX = 'the database is unavailable';
@@ -177,6 +178,34 @@ describe('an app whose SQLite database is full', () => {
     expect((await app.inject({ method: 'POST', url: '/auth', headers: { authorization: basic('alice', password) } })).statusCode).toBe(200);
     expect(outageLines(lines)).toHaveLength(2);
     expect((await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(app.database)).rows).toEqual([{ integrity_check: 'ok' }]);
+  });
+});
+
+describe('an app whose PostgreSQL stops', () => {
+  it('answers 503, logs one line for requests, connections, key sync, metrics and discovery alike, and the end without any request', async () => {
+    const postgres = await startOwnPostgres();
+    onTestFinished(() => postgres.stop());
+    const lines: string[] = [];
+    const app = await readyApp({ databaseUrl: postgres.url, rateLimit: false, keySyncIntervalMs: 100, logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+    expect((await app.inject({ method: 'POST', url: '/auth' })).statusCode).toBe(200);
+
+    const before = lines.length;
+    postgres.pause();
+    expectUnavailable(await app.inject({ method: 'POST', url: '/auth' }), 'POST /auth');
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode).toBe(200);
+    // Several steps of the key sync fail meanwhile, and discovery's copy of the clients' scopes goes stale.
+    await new Promise((resolve) => setTimeout(resolve, SCOPES_REFRESH_MS + 200));
+    expect((await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).statusCode).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const quiet = parse(lines.slice(before)).filter(({ level }) => level >= 40);
+    expect(quiet.map(({ msg }) => msg)).toEqual([expect.stringMatching(`^${UNAVAILABLE_PREFIX}`)]);
+
+    postgres.resume();
+    // No request is needed: the key sync's next step tells.
+    await until('the recovery to be logged', () => Promise.resolve(outageLines(lines).length === 2));
+    expect(parse(lines).filter(({ msg }) => msg === RECOVERED_MESSAGE)).toEqual([expect.objectContaining({ source: 'key sync' })]);
+    expect((await app.inject({ method: 'POST', url: '/auth' })).statusCode).toBe(200);
   });
 });
 
