@@ -8,7 +8,7 @@ import { dialectOf, type Dialect } from './dialect.js';
 import type { Database } from './schema.js';
 import { withWriteLock } from './write-lock.js';
 
-/** The target holds data already, or the source holds something the target cannot take; the target is left as it was. */
+/** The target holds data already, the source no key, or a row the target cannot take; no row is written. */
 export class DatabaseCopyError extends Error {
   override readonly name = 'DatabaseCopyError';
   readonly code = 'ERR_JWKS_DATABASE_COPY';
