@@ -5,15 +5,18 @@
  */
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { sql } from 'kysely';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../src/database/outage.js';
 import { rejectOtherMethods } from './http.js';
 import { describedError, errorResponses, healthResponse, readinessResponse } from './schemas.js';
+
+const DATABASE_SILENT = 'the database does not answer';
 
 /** What keeps the server from issuing tokens now; undefined when it is ready. */
 async function readinessProblem(app: FastifyInstance): Promise<string | undefined> {
   try {
     await sql`SELECT 1`.execute(app.database);
   } catch {
-    return 'the database does not answer';
+    return DATABASE_SILENT;
   }
   try {
     // A snapshot exists only when every configured algorithm has a key to sign with.
@@ -38,6 +41,7 @@ export const healthRoutes: FastifyPluginCallback = (app, _options, done) => {
     void reply.header('cache-control', 'no-store');
     const problem = await readinessProblem(app);
     // Sent, not thrown: the error handler hides the message of every 5xx, and this one is meant to be read.
+    if (problem === DATABASE_SILENT) void reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
     if (problem !== undefined) return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: `not ready: ${problem}` });
     return { status: 'ready' as const, algorithms: [...app.keyring.algorithms] };
   });

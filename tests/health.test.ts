@@ -31,6 +31,7 @@ describe('GET /readyz', () => {
     await app.database.destroy();
     const response = await app.inject({ method: 'GET', url: '/readyz' });
     expect(expectJsonError(response, 503)).toBe('not ready: the database does not answer');
+    expect(response.headers['retry-after']).toBe('5');
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
 
@@ -59,5 +60,7 @@ describe('GET /readyz without a key to sign with', () => {
 
     const response = await app.inject({ method: 'GET', url: '/readyz' });
     expect(expectJsonError(response, 503)).toBe('not ready: the keys to sign with can be neither loaded nor made');
+    // Waiting does not mend this one.
+    expect(response.headers['retry-after']).toBeUndefined();
   });
 });
