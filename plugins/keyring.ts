@@ -50,6 +50,9 @@ export default fp<KeyringPluginOptions>(
     });
     app.decorate('keyring', keyring);
 
+    // A step mostly reads. On SQLite, reads go on through every outage (a WAL reader needs no lock
+    // and no space), so one that succeeds shows nothing; on PostgreSQL it shows the server back.
+    const syncShowsRecovery = dialectOf(app.database) === 'postgres';
     let step: Promise<void> | undefined;
     const runStep = (): void => {
       // A step that generates keys can outlast the interval; the next one waits its turn.
@@ -57,9 +60,7 @@ export default fp<KeyringPluginOptions>(
         .sync()
         .then(
           () => {
-            // A step mostly reads. On SQLite, reads go on through every outage (a WAL reader needs no
-            // lock and no space), so one that succeeds shows nothing; on PostgreSQL it shows the server back.
-            if (dialectOf(app.database) === 'postgres') app.databaseOutage.succeeded(KEY_SYNC);
+            if (syncShowsRecovery) app.databaseOutage.succeeded(KEY_SYNC);
           },
           (error: unknown) => {
             // Once per outage, not once a second, when the database is what failed.
